@@ -1,0 +1,65 @@
+import { fileURLToPath } from 'node:url';
+import { Tenantry, startEmbeddedPostgres } from '../src/index.js';
+import { loadAppConfig } from './config.js';
+import { demoTenants, seedDemoTenants } from './fixtures.js';
+import { buildServer } from './server.js';
+
+export const migrationsDir = fileURLToPath(new URL('./migrations/', import.meta.url));
+
+async function main(): Promise<void> {
+  const config = loadAppConfig();
+  let databaseUrl = config.databaseUrl;
+  let stopEmbedded: (() => Promise<void>) | undefined;
+  if (!databaseUrl) {
+    console.log(`Starting embedded PostgreSQL (data in ${config.dataDir}) ...`);
+    const embedded = await startEmbeddedPostgres({ dataDir: config.dataDir });
+    databaseUrl = embedded.url;
+    stopEmbedded = embedded.stop;
+  }
+  const tenantry = await Tenantry.start({ databaseUrl, migrationsDir });
+  await seedDemoTenants(tenantry);
+  const app = await buildServer({
+    tenantry,
+    adminToken: config.adminToken,
+    logger: { level: process.env.LOG_LEVEL ?? 'info' },
+  });
+  await app.listen({ port: config.port, host: config.host });
+  const port = (app.server.address() as { port: number }).port;
+  const base = tenantry.options.baseDomain;
+
+  const lines = [
+    '',
+    `tenantry helpdesk is running on http://${base}:${port}`,
+    '',
+    `  Health:        http://${base}:${port}/healthz`,
+    `  Admin API:     http://${base}:${port}/admin/api/tenants`,
+    `  Admin token:   ${config.adminToken}${config.generated.includes('TENANTRY_ADMIN_TOKEN') ? '   (generated; set TENANTRY_ADMIN_TOKEN to fix it)' : ''}`,
+    ...tenantry.options.generated.map((g) => `  ${g} was generated for this run: tokens die with the process.`),
+    '',
+    '  Demo tenants and logins:',
+    ...demoTenants.flatMap((t) => [
+      `    ${t.name} (${t.isolation})  http://${t.slug}.${base}:${port}/api/v1/`,
+      ...t.users.map((u) => `      ${u.role.padEnd(6)} ${u.email} / ${u.password}`),
+    ]),
+    '',
+    '  Try:',
+    `    curl -s -X POST http://acme.${base}:${port}/api/v1/auth/token -H 'content-type: application/json' \\`,
+    `      -d '{"email":"owner@acme.test","password":"acme-owner-password"}'`,
+    '',
+  ];
+  console.log(lines.join('\n'));
+
+  const shutdown = async () => {
+    await app.close();
+    await tenantry.close();
+    await stopEmbedded?.();
+    process.exit(0);
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err, (err as { cause?: unknown })?.cause ?? "");
+  process.exit(1);
+});

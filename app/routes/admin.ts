@@ -1,0 +1,66 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { v7 as uuidv7 } from 'uuid';
+import { TenantryError, hashPassword, withPlatformScope, type Tenant, type Tenantry } from '../../src/index.js';
+import { CreateTenantBody, IdParams, TenantListQuery } from '../schemas.js';
+
+export function tenantJson(t: Tenant) {
+  return {
+    id: t.id, slug: t.slug, name: t.name, status: t.status, plan: t.plan, isolation: t.isolation,
+    shard: t.shard, settings: t.settings, created_at: t.createdAt, updated_at: t.updatedAt,
+  };
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+/**
+ * The platform admin API. Every route needs `Authorization: Bearer $TENANTRY_ADMIN_TOKEN` and runs
+ * in the audited platform scope.
+ */
+export async function adminRoutes(app: FastifyInstance, opts: { tenantry: Tenantry; adminToken: string }): Promise<void> {
+  const { tenantry } = opts;
+  const expected = digest(opts.adminToken);
+
+  app.addHook('onRequest', async (request) => {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
+    // Compare digests: constant time, whatever the lengths.
+    if (!m || !timingSafeEqual(digest(m[1]!), expected)) throw new TenantryError('admin_token_invalid');
+  });
+
+  const scoped = <T>(reason: string, fn: () => Promise<T>) => withPlatformScope({ actor: 'admin-api', reason }, fn);
+
+  app.post<{ Body: CreateTenantBody }>('/tenants', { schema: { body: CreateTenantBody } }, async (request, reply) => {
+    const { owner, ...input } = request.body;
+    const passwordHash = await hashPassword(owner.password);
+    const ownerId = uuidv7();
+    const { tenant } = await scoped(`create tenant ${input.slug}`, () => tenantry.createTenant(input, async () => {
+      await tenantry.db.query(
+        `insert into users (id, email, name, role, password_hash) values ($1, $2, $3, 'owner', $4)`,
+        [ownerId, owner.email.toLowerCase(), owner.name, passwordHash]);
+    }));
+    return reply.status(201).send({ ...tenantJson(tenant), owner: { id: ownerId, email: owner.email.toLowerCase(), name: owner.name } });
+  });
+
+  app.get<{ Querystring: TenantListQuery }>('/tenants', { schema: { querystring: TenantListQuery } }, async (request) => {
+    const { limit, cursor } = request.query;
+    const rows = await scoped('list tenants', () => tenantry.catalog.list({ limit: limit + 1, after: cursor }));
+    const data = rows.slice(0, limit);
+    return { data: data.map(tenantJson), next_cursor: rows.length > limit ? data[data.length - 1]!.id : null };
+  });
+
+  app.get<{ Params: IdParams }>('/tenants/:id', { schema: { params: IdParams } }, async (request) => {
+    const tenant = await scoped('show tenant', () => tenantry.catalog.findById(request.params.id));
+    if (!tenant) throw new TenantryError('tenant_not_found');
+    return tenantJson(tenant);
+  });
+
+  for (const [action, status] of [['suspend', 'suspended'], ['resume', 'active']] as const) {
+    app.post<{ Params: IdParams }>(`/tenants/:id/${action}`, { schema: { params: IdParams } }, async (request) => {
+      const tenant = await scoped(`${action} tenant`, () => tenantry.setTenantStatus(request.params.id, status));
+      if (!tenant) throw new TenantryError('tenant_not_found');
+      return tenantJson(tenant);
+    });
+  }
+}

@@ -1,0 +1,103 @@
+import type { FastifyInstance } from 'fastify';
+import { v7 as uuidv7 } from 'uuid';
+import { TenantryError, type Tenantry } from '../../src/index.js';
+import { principalOf, requireRole } from '../../src/http/index.js';
+import { decodeCursor, page } from '../pagination.js';
+import { CreateCommentBody, CreateTicketBody, IdParams, PageQuery, TicketListQuery, UpdateTicketBody } from '../schemas.js';
+
+const columns = 'id, title, description, status, priority, requester_id, assignee_id, created_at, updated_at';
+const commentColumns = 'id, ticket_id, author_id, body, created_at';
+
+function likePattern(q: string): string {
+  return '%' + q.replace(/[\\%_]/g, (c) => '\\' + c) + '%';
+}
+
+/** An assignee that is not a user of this tenant (or another tenant's user) is a 422. */
+function assigneeReference(err: unknown): never {
+  if ((err as { code?: string }).code === '23503') throw new TenantryError('invalid_reference', 'assignee_id is not a user of this tenant');
+  throw err;
+}
+
+export async function ticketRoutes(app: FastifyInstance, { tenantry }: { tenantry: Tenantry }): Promise<void> {
+  const db = tenantry.db;
+
+  app.get<{ Querystring: TicketListQuery }>('/tickets', { schema: { querystring: TicketListQuery } }, async (request) => {
+    const { status, q, limit, cursor } = request.query;
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (status) where.push(`status = $${params.push(status)}`);
+    if (q) where.push(`(title ilike $${params.push(likePattern(q))} or description ilike $${params.length})`);
+    const before = decodeCursor(cursor);
+    if (before) where.push(`id < $${params.push(before)}`);
+    const rows = await db.query<{ id: string }>(
+      `select ${columns} from tickets ${where.length ? 'where ' + where.join(' and ') : ''}
+       order by id desc limit $${params.push(limit + 1)}`, params);
+    return page(rows, limit);
+  });
+
+  app.post<{ Body: CreateTicketBody }>('/tickets', { schema: { body: CreateTicketBody } }, async (request, reply) => {
+    const me = principalOf(request);
+    const { title, description, priority, assignee_id } = request.body;
+    const [ticket] = await db.query(
+      `insert into tickets (id, title, description, priority, requester_id, assignee_id)
+       values ($1, $2, $3, $4, $5, $6) returning ${columns}`,
+      [uuidv7(), title, description ?? '', priority ?? 'normal', me.kind === 'user' ? me.id : null, assignee_id ?? null],
+    ).catch(assigneeReference);
+    return reply.status(201).send(ticket);
+  });
+
+  app.get<{ Params: IdParams }>('/tickets/:id', { schema: { params: IdParams } }, async (request) => {
+    const [ticket] = await db.query(`select ${columns} from tickets where id = $1`, [request.params.id]);
+    if (!ticket) throw new TenantryError('not_found');
+    return ticket;
+  });
+
+  app.patch<{ Params: IdParams; Body: UpdateTicketBody }>('/tickets/:id', { schema: { params: IdParams, body: UpdateTicketBody } }, async (request) => {
+    const b = request.body;
+    const [ticket] = await db.query(
+      `update tickets set
+         title = coalesce($2, title), description = coalesce($3, description),
+         status = coalesce($4, status), priority = coalesce($5, priority),
+         assignee_id = case when $6::boolean then $7::uuid else assignee_id end,
+         updated_at = now()
+       where id = $1 returning ${columns}`,
+      [request.params.id, b.title ?? null, b.description ?? null, b.status ?? null, b.priority ?? null,
+        'assignee_id' in b, b.assignee_id ?? null],
+    ).catch(assigneeReference);
+    if (!ticket) throw new TenantryError('not_found');
+    return ticket;
+  });
+
+  app.delete<{ Params: IdParams }>('/tickets/:id', { schema: { params: IdParams } }, async (request, reply) => {
+    requireRole(request, 'owner', 'admin');
+    const rows = await db.query('delete from tickets where id = $1 returning id', [request.params.id]);
+    if (!rows.length) throw new TenantryError('not_found');
+    return reply.status(204).send();
+  });
+
+  app.get<{ Params: IdParams; Querystring: PageQuery }>('/tickets/:id/comments',
+    { schema: { params: IdParams, querystring: PageQuery } }, async (request) => {
+      const after = decodeCursor(request.query.cursor);
+      return db.transaction(async (tx) => {
+        const [ticket] = await tx.query('select 1 from tickets where id = $1', [request.params.id]);
+        if (!ticket) throw new TenantryError('not_found');
+        const rows = await tx.query<{ id: string }>(
+          `select ${commentColumns} from comments where ticket_id = $1 and ($2::uuid is null or id > $2::uuid)
+           order by id limit $3`, [request.params.id, after ?? null, request.query.limit + 1]);
+        return page(rows, request.query.limit);
+      });
+    });
+
+  app.post<{ Params: IdParams; Body: CreateCommentBody }>('/tickets/:id/comments',
+    { schema: { params: IdParams, body: CreateCommentBody } }, async (request, reply) => {
+      const me = principalOf(request);
+      // The ticket must be visible (this tenant's): otherwise 404, exactly as for a missing id.
+      const [comment] = await db.query(
+        `insert into comments (id, ticket_id, author_id, body)
+         select $1, t.id, $3, $4 from tickets t where t.id = $2
+         returning ${commentColumns}`,
+        [uuidv7(), request.params.id, me.kind === 'user' ? me.id : null, request.body.body]);
+      if (!comment) throw new TenantryError('not_found');
+      return reply.status(201).send(comment);
+    });
+}

@@ -1,0 +1,46 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Tenantry } from '../src/index.js';
+import { installValidators, registerProblemHandlers, sendProblem, problemOf, tenancyPlugin } from '../src/http/index.js';
+import { adminRoutes } from './routes/admin.js';
+import { apiKeyRoutes } from './routes/api-keys.js';
+import { authRoutes } from './routes/auth.js';
+import { ticketRoutes } from './routes/tickets.js';
+import { userRoutes } from './routes/users.js';
+
+export interface ServerOptions {
+  readonly tenantry: Tenantry;
+  readonly adminToken: string;
+  readonly logger?: FastifyServerOptions['logger'];
+  /** Largest accepted request body, bytes. */
+  readonly bodyLimit?: number;
+}
+
+/** The helpdesk: built only on tenantry's public API (src/index.ts and src/http). */
+export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: opts.bodyLimit ?? 64 * 1024,
+    genReqId: () => randomUUID(),
+    return503OnClosing: true,
+  });
+  installValidators(app);
+  registerProblemHandlers(app);
+  const { tenantry } = opts;
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (request, reply) => {
+    if (await tenantry.ready()) return { status: 'ready' };
+    return sendProblem(reply, request, problemOf('database_unavailable', 'the catalog or the database does not answer'));
+  });
+
+  await app.register(adminRoutes, { prefix: '/admin/api', tenantry, adminToken: opts.adminToken });
+  await app.register(async (api) => {
+    await api.register(tenancyPlugin, { strategies: tenantry.strategies });
+    await api.register(authRoutes, { tenantry });
+    await api.register(userRoutes, { tenantry });
+    await api.register(ticketRoutes, { tenantry });
+    await api.register(apiKeyRoutes, { tenantry });
+  }, { prefix: '/api/v1' });
+  return app;
+}

@@ -1,0 +1,110 @@
+import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import { TenantryError } from '../errors.js';
+
+export interface TokenOptions {
+  /** HS256 shared secret (at least 32 bytes). Used when no key pair is given. */
+  readonly secret?: string;
+  /** PEM private key (Ed25519, P-256 or RSA) for signing; with publicKey, replaces the secret. */
+  readonly privateKey?: string;
+  /** PEM public key for verifying; alone, this service can verify but not sign. */
+  readonly publicKey?: string;
+  readonly issuer: string;
+  readonly audience: string;
+  /** Token lifetime in seconds. */
+  readonly ttlSeconds: number;
+}
+
+export interface TokenClaims {
+  /** The user id. */
+  readonly sub: string;
+  /** The tenant id. */
+  readonly tid: string;
+  readonly role: 'owner' | 'admin' | 'agent';
+}
+
+const ROLES = new Set(['owner', 'admin', 'agent']);
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function algFor(key: KeyObject): string {
+  switch (key.asymmetricKeyType) {
+    case 'ed25519': return 'EdDSA';
+    case 'ec': return 'ES256';
+    case 'rsa': return 'RS256';
+    default: throw new Error(`unsupported JWT key type ${key.asymmetricKeyType}`);
+  }
+}
+
+/**
+ * Issues and verifies access tokens. The accepted algorithm is pinned to the one the key is for:
+ * "alg: none" and an HS256 token signed with the public key as secret (algorithm confusion) are
+ * rejected, whatever the header says.
+ */
+export class TokenService {
+  readonly #signKey: KeyObject | Uint8Array | undefined;
+  readonly #verifyKey: KeyObject | Uint8Array;
+  readonly #alg: string;
+  readonly #opts: TokenOptions;
+
+  constructor(opts: TokenOptions) {
+    this.#opts = opts;
+    if (opts.publicKey || opts.privateKey) {
+      const priv = opts.privateKey ? createPrivateKey(opts.privateKey) : undefined;
+      const pub = opts.publicKey ? createPublicKey(opts.publicKey) : createPublicKey(priv!);
+      this.#alg = algFor(pub);
+      this.#signKey = priv;
+      this.#verifyKey = pub;
+    } else {
+      if (!opts.secret || Buffer.byteLength(opts.secret) < 32) throw new Error('the JWT secret must be at least 32 bytes');
+      const key = new TextEncoder().encode(opts.secret);
+      this.#alg = 'HS256';
+      this.#signKey = key;
+      this.#verifyKey = key;
+    }
+  }
+
+  get algorithm(): string {
+    return this.#alg;
+  }
+
+  get ttlSeconds(): number {
+    return this.#opts.ttlSeconds;
+  }
+
+  async sign(claims: TokenClaims): Promise<string> {
+    if (!this.#signKey) throw new Error('this token service has no signing key');
+    return new SignJWT({ tid: claims.tid, role: claims.role })
+      .setProtectedHeader({ alg: this.#alg, typ: 'JWT' })
+      .setSubject(claims.sub)
+      .setIssuer(this.#opts.issuer)
+      .setAudience(this.#opts.audience)
+      .setIssuedAt()
+      .setJti(randomBytes(12).toString('base64url'))
+      .setExpirationTime(`${this.#opts.ttlSeconds}s`)
+      .sign(this.#signKey);
+  }
+
+  /** Verified claims, or TenantryError('invalid_token') for any defect. */
+  async verify(token: string): Promise<TokenClaims> {
+    try {
+      const { payload } = await jwtVerify(token, this.#verifyKey, {
+        algorithms: [this.#alg],
+        issuer: this.#opts.issuer,
+        audience: this.#opts.audience,
+        requiredClaims: ['exp', 'iat', 'sub'],
+        clockTolerance: 5,
+      });
+      const { sub, tid, role } = payload as { sub?: unknown; tid?: unknown; role?: unknown };
+      if (typeof sub !== 'string' || typeof tid !== 'string' || !UUID.test(tid) || typeof role !== 'string' || !ROLES.has(role)) {
+        throw new TenantryError('invalid_token', 'the token lacks valid sub, tid or role claims');
+      }
+      return { sub, tid, role: role as TokenClaims['role'] };
+    } catch (err) {
+      if (err instanceof TenantryError) throw err;
+      const reason = err instanceof joseErrors.JWTExpired ? 'the token has expired'
+        : err instanceof joseErrors.JWTClaimValidationFailed ? `claim check failed: ${err.claim}`
+        : 'the token signature or format is not valid';
+      throw new TenantryError('invalid_token', reason);
+    }
+  }
+}

@@ -1,0 +1,223 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { v7 as uuidv7 } from 'uuid';
+import { CatalogUnavailableError, TenantryError } from '../errors.js';
+import type { Sql } from '../data/postgres-driver.js';
+import { sqlState, type Params } from '../data/postgres-driver.js';
+import type { ApiKeyRecord, Isolation, Tenant, TenantStatus } from './types.js';
+
+export interface CreateTenantInput {
+  readonly id?: string;
+  readonly slug: string;
+  readonly name: string;
+  readonly plan?: string;
+  readonly isolation: Isolation;
+  readonly shard?: string;
+  readonly settings?: Record<string, unknown>;
+  readonly status?: TenantStatus;
+}
+
+export interface CatalogCacheOptions {
+  /** How long a tenant read from the catalog is reused, in milliseconds. */
+  readonly ttlMs: number;
+  /** How many tenants the cache keeps. */
+  readonly max: number;
+}
+
+function columnsOf(t: string): string {
+  return `${t}.id, ${t}.slug, ${t}.name, ${t}.status, ${t}.plan, ${t}.isolation, ${t}.shard, ${t}.settings,
+    to_json(${t}.created_at) #>> '{}' as created_at, to_json(${t}.updated_at) #>> '{}' as updated_at`;
+}
+const tenantColumns = columnsOf('tenants');
+
+interface TenantRow {
+  id: string; slug: string; name: string; status: TenantStatus; plan: string; isolation: Isolation;
+  shard: string; settings: Record<string, unknown>; created_at: string; updated_at: string;
+}
+
+function toTenant(r: TenantRow): Tenant {
+  return Object.freeze({
+    id: r.id, slug: r.slug, name: r.name, status: r.status, plan: r.plan, isolation: r.isolation,
+    shard: r.shard, settings: r.settings, createdAt: r.created_at, updatedAt: r.updated_at,
+  });
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The control-plane catalog, read through the platform role. Reads that fail throw
+ * CatalogUnavailableError: an outage must never look like "unknown tenant". A miss returns null.
+ */
+export class CatalogStore {
+  readonly #sql: Sql;
+  readonly #cache: LRUCache<string, Tenant>;
+
+  constructor(sql: Sql, cache: CatalogCacheOptions = { ttlMs: 5_000, max: 10_000 }) {
+    this.#sql = sql;
+    this.#cache = new LRUCache<string, Tenant>({ max: cache.max, ttl: cache.ttlMs });
+  }
+
+  async #read<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw new CatalogUnavailableError(err);
+    }
+  }
+
+  #remember(tenant: Tenant): Tenant {
+    this.#cache.set(`id:${tenant.id}`, tenant);
+    this.#cache.set(`slug:${tenant.slug}`, tenant);
+    return tenant;
+  }
+
+  /** Drops a tenant from this process's cache (after suspend, resume, or any change). */
+  invalidate(tenant: Pick<Tenant, 'id' | 'slug'>): void {
+    this.#cache.delete(`id:${tenant.id}`);
+    this.#cache.delete(`slug:${tenant.slug}`);
+    for (const [key, value] of this.#cache.entries()) if (value.id === tenant.id) this.#cache.delete(key);
+  }
+
+  async findById(id: string): Promise<Tenant | null> {
+    if (!UUID.test(id)) return null;
+    const hit = this.#cache.get(`id:${id.toLowerCase()}`);
+    if (hit) return hit;
+    const rows = await this.#read(() => this.#sql.unsafe<TenantRow[]>(
+      `select ${tenantColumns} from tenantry.tenants where id = $1`, [id]));
+    return rows[0] ? this.#remember(toTenant(rows[0])) : null;
+  }
+
+  async findBySlug(slug: string): Promise<Tenant | null> {
+    if (slug.length > 63) return null;
+    const hit = this.#cache.get(`slug:${slug}`);
+    if (hit) return hit;
+    const rows = await this.#read(() => this.#sql.unsafe<TenantRow[]>(
+      `select ${tenantColumns} from tenantry.tenants where slug = $1`, [slug]));
+    return rows[0] ? this.#remember(toTenant(rows[0])) : null;
+  }
+
+  /** A tenant named by slug or by id (the X-Tenant header accepts both). */
+  async findBySlugOrId(value: string): Promise<Tenant | null> {
+    return UUID.test(value) ? this.findById(value.toLowerCase()) : this.findBySlug(value.toLowerCase());
+  }
+
+  async findByDomain(domain: string): Promise<Tenant | null> {
+    const key = `domain:${domain}`;
+    const hit = this.#cache.get(key);
+    if (hit) return hit;
+    const rows = await this.#read(() => this.#sql.unsafe<TenantRow[]>(
+      `select ${columnsOf('t')}
+         from tenantry.domains d join tenantry.tenants t on t.id = d.tenant_id where d.domain = $1`, [domain]));
+    if (!rows[0]) return null;
+    const tenant = this.#remember(toTenant(rows[0]));
+    this.#cache.set(key, tenant);
+    return tenant;
+  }
+
+  async list(opts: { limit: number; after?: string }): Promise<Tenant[]> {
+    const rows = await this.#read(() => this.#sql.unsafe<TenantRow[]>(
+      `select ${tenantColumns} from tenantry.tenants where ($1::uuid is null or id > $1::uuid) order by id limit $2`,
+      [opts.after ?? null, opts.limit]));
+    return rows.map(toTenant);
+  }
+
+  async create(input: CreateTenantInput): Promise<Tenant> {
+    try {
+      const rows = await this.#sql.unsafe<TenantRow[]>(
+        `insert into tenantry.tenants (id, slug, name, plan, isolation, shard, settings, status)
+         values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8) returning ${tenantColumns}`,
+        [input.id ?? uuidv7(), input.slug, input.name, input.plan ?? 'free', input.isolation,
+          input.shard ?? 'default', input.settings ?? {}, input.status ?? 'provisioning'] as Params,
+      );
+      return this.#remember(toTenant(rows[0]!));
+    } catch (err) {
+      if (sqlState(err) === '23505') throw new TenantryError('tenant_slug_taken', `a tenant with slug "${input.slug}" exists`);
+      throw new CatalogUnavailableError(err);
+    }
+  }
+
+  async setStatus(id: string, status: TenantStatus): Promise<Tenant | null> {
+    const rows = await this.#read(() => this.#sql.unsafe<TenantRow[]>(
+      `update tenantry.tenants set status = $2, updated_at = now() where id = $1 returning ${tenantColumns}`,
+      [id, status]));
+    if (!rows[0]) return null;
+    const tenant = toTenant(rows[0]);
+    this.invalidate(tenant);
+    return this.#remember(tenant);
+  }
+
+  async addDomain(tenantId: string, domain: string): Promise<void> {
+    try {
+      await this.#sql.unsafe('insert into tenantry.domains (domain, tenant_id) values ($1, $2)', [domain.toLowerCase(), tenantId]);
+    } catch (err) {
+      if (sqlState(err) === '23505') throw new TenantryError('conflict', `domain ${domain} is already assigned`);
+      throw new CatalogUnavailableError(err);
+    }
+  }
+
+  /** Creates an API key; the returned `key` is shown once and never stored. */
+  async createApiKey(tenantId: string, input: { name: string; role: 'admin' | 'agent' }): Promise<{ key: string; record: ApiKeyRecord }> {
+    const prefix = randomBytes(6).toString('hex');
+    const secret = randomBytes(24).toString('base64url');
+    const rows = await this.#read(() => this.#sql.unsafe<ApiKeyRow[]>(
+      `insert into tenantry.api_keys (id, tenant_id, name, prefix, secret_hash, role)
+       values ($1, $2, $3, $4, $5, $6) returning ${apiKeyColumns}`,
+      [uuidv7(), tenantId, input.name, prefix, hashSecret(secret), input.role]));
+    return { key: `tk_${prefix}_${secret}`, record: toApiKey(rows[0]!) };
+  }
+
+  /** The key's record if the key is well-formed, known, not revoked and its secret matches; else null. */
+  async verifyApiKey(key: string): Promise<ApiKeyRecord | null> {
+    const m = /^tk_([0-9a-f]{12})_([A-Za-z0-9_-]{32})$/.exec(key);
+    if (!m) return null;
+    const rows = await this.#read(() => this.#sql.unsafe<(ApiKeyRow & { secret_hash: Buffer })[]>(
+      `select ${apiKeyColumns}, secret_hash from tenantry.api_keys where prefix = $1`, [m[1]!]));
+    const row = rows[0];
+    if (!row || row.revoked_at) return null;
+    if (!timingSafeEqual(Buffer.from(row.secret_hash), hashSecret(m[2]!))) return null;
+    return toApiKey(row);
+  }
+
+  async listApiKeys(tenantId: string): Promise<ApiKeyRecord[]> {
+    const rows = await this.#read(() => this.#sql.unsafe<ApiKeyRow[]>(
+      `select ${apiKeyColumns} from tenantry.api_keys where tenant_id = $1 order by id`, [tenantId]));
+    return rows.map(toApiKey);
+  }
+
+  /** Revokes a key of this tenant; false when the tenant has no such key. */
+  async revokeApiKey(tenantId: string, id: string): Promise<boolean> {
+    const rows = await this.#read(() => this.#sql.unsafe(
+      `update tenantry.api_keys set revoked_at = coalesce(revoked_at, now()) where tenant_id = $1 and id = $2 returning id`,
+      [tenantId, id]));
+    return rows.length > 0;
+  }
+
+  async audit(entry: { actor: string; action: string; tenantId?: string; detail?: Record<string, unknown> }): Promise<void> {
+    await this.#read(() => this.#sql.unsafe(
+      'insert into tenantry.audit_log (actor, action, tenant_id, detail) values ($1, $2, $3, $4::jsonb)',
+      [entry.actor, entry.action, entry.tenantId ?? null, entry.detail ?? {}] as Params));
+  }
+
+  /** Cheap liveness probe of the catalog connection. */
+  async ping(): Promise<void> {
+    await this.#read(() => this.#sql.unsafe('select 1'));
+  }
+}
+
+interface ApiKeyRow {
+  id: string; tenant_id: string; name: string; prefix: string; role: 'admin' | 'agent';
+  created_at: string; last_used_at: string | null; revoked_at: string | null;
+}
+const apiKeyColumns = `id, tenant_id, name, prefix, role, to_json(created_at) #>> '{}' as created_at,
+  to_json(last_used_at) #>> '{}' as last_used_at, to_json(revoked_at) #>> '{}' as revoked_at`;
+
+function toApiKey(r: ApiKeyRow): ApiKeyRecord {
+  return {
+    id: r.id, tenantId: r.tenant_id, name: r.name, prefix: r.prefix, role: r.role,
+    createdAt: r.created_at, lastUsedAt: r.last_used_at, revokedAt: r.revoked_at,
+  };
+}
+
+function hashSecret(secret: string): Buffer {
+  return createHash('sha256').update(secret).digest();
+}

@@ -1,0 +1,125 @@
+import { randomBytes } from 'node:crypto';
+
+export const resolverNames = ['subdomain', 'domain', 'header', 'jwt', 'apikey'] as const;
+export type ResolverName = (typeof resolverNames)[number];
+
+export interface TenantryOptions {
+  /** Admin connection URL: creates roles and schemas and runs migrations. */
+  readonly databaseUrl: string;
+  /** Folder of the tenant migration files (`NNNN_name.sql`), applied to every placement. */
+  readonly migrationsDir: string;
+  /** Tenants are `<slug>.<baseDomain>`. */
+  readonly baseDomain: string;
+  /** Enabled identification strategies, in order. */
+  readonly resolvers: readonly ResolverName[];
+  readonly jwt: {
+    readonly secret?: string;
+    readonly privateKey?: string;
+    readonly publicKey?: string;
+    readonly issuer: string;
+    readonly audience: string;
+    /** Access token lifetime, seconds. */
+    readonly ttlSeconds: number;
+  };
+  /** Passwords set on the runtime login roles at bootstrap. */
+  readonly rolePasswords: { readonly app: string; readonly platform: string };
+  /** Server connections of the tenant data pool, per shard. */
+  readonly poolMax: number;
+  /** Server connections of the catalog pool. */
+  readonly catalogPoolMax: number;
+  /** Catalog cache: entries kept and their lifetime in milliseconds. */
+  readonly catalogCache: { readonly max: number; readonly ttlMs: number };
+  /** Secrets were generated because none was configured (development only). */
+  readonly generated: readonly string[];
+}
+
+export class OptionsError extends Error {
+  constructor(option: string, problem: string) {
+    super(`invalid option ${option}: ${problem}`);
+    this.name = 'OptionsError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new OptionsError(name, `expected an integer in ${min}..${max}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+/**
+ * One options object, validated once and frozen. Resolution order: explicit value → environment
+ * → default. In production (NODE_ENV=production) a missing secret is a start-up error; in
+ * development it is generated and reported in `generated` so the caller can print it.
+ */
+export function loadOptions(explicit: Partial<TenantryOptions> & { databaseUrl: string; migrationsDir: string }, env: Env = process.env): TenantryOptions {
+  const production = env.NODE_ENV === 'production';
+  const generated: string[] = [];
+
+  const resolvers = explicit.resolvers ?? (env.TENANTRY_RESOLVERS
+    ? env.TENANTRY_RESOLVERS.split(',').map((s) => s.trim()).filter(Boolean)
+    : [...resolverNames]);
+  for (const r of resolvers) {
+    if (!(resolverNames as readonly string[]).includes(r)) {
+      throw new OptionsError('TENANTRY_RESOLVERS', `unknown resolver "${r}" (known: ${resolverNames.join(', ')})`);
+    }
+  }
+  if (new Set(resolvers).size !== resolvers.length) throw new OptionsError('TENANTRY_RESOLVERS', 'a resolver is listed twice');
+
+  const baseDomain = (explicit.baseDomain ?? env.TENANTRY_BASE_DOMAIN ?? 'localhost').toLowerCase();
+  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(baseDomain)) {
+    throw new OptionsError('TENANTRY_BASE_DOMAIN', `not a host name: ${JSON.stringify(baseDomain)}`);
+  }
+
+  const jwtIn = explicit.jwt;
+  const privateKey = jwtIn?.privateKey ?? env.TENANTRY_JWT_PRIVATE_KEY;
+  const publicKey = jwtIn?.publicKey ?? env.TENANTRY_JWT_PUBLIC_KEY;
+  let secret = jwtIn?.secret ?? env.TENANTRY_JWT_SECRET;
+  if (!privateKey && !publicKey && !secret) {
+    if (production) throw new OptionsError('TENANTRY_JWT_SECRET', 'required in production (or TENANTRY_JWT_PRIVATE_KEY)');
+    secret = randomBytes(32).toString('base64url');
+    generated.push('TENANTRY_JWT_SECRET');
+  }
+  if (secret && Buffer.byteLength(secret) < 32) throw new OptionsError('TENANTRY_JWT_SECRET', 'must be at least 32 bytes');
+
+  const rolePassword = env.TENANTRY_DB_ROLE_PASSWORD;
+  if (rolePassword !== undefined && !/^[A-Za-z0-9_\-.~]{12,200}$/.test(rolePassword)) {
+    throw new OptionsError('TENANTRY_DB_ROLE_PASSWORD', 'must be 12 to 200 URL-safe characters');
+  }
+  const rolePasswords = explicit.rolePasswords ?? {
+    app: rolePassword ?? randomBytes(18).toString('base64url'),
+    platform: rolePassword ?? randomBytes(18).toString('base64url'),
+  };
+
+  try {
+    new URL(explicit.databaseUrl);
+  } catch {
+    throw new OptionsError('DATABASE_URL', 'not a valid postgres:// URL');
+  }
+
+  return Object.freeze({
+    databaseUrl: explicit.databaseUrl,
+    migrationsDir: explicit.migrationsDir,
+    baseDomain,
+    resolvers: Object.freeze([...resolvers]) as readonly ResolverName[],
+    jwt: Object.freeze({
+      secret,
+      privateKey,
+      publicKey,
+      issuer: jwtIn?.issuer ?? env.TENANTRY_JWT_ISSUER ?? 'tenantry',
+      audience: jwtIn?.audience ?? env.TENANTRY_JWT_AUDIENCE ?? 'tenantry-api',
+      ttlSeconds: jwtIn?.ttlSeconds ?? int(env, 'TENANTRY_JWT_TTL', 3600, 60, 86_400),
+    }),
+    rolePasswords: Object.freeze(rolePasswords),
+    poolMax: explicit.poolMax ?? int(env, 'TENANTRY_POOL_MAX', 10, 1, 1000),
+    catalogPoolMax: explicit.catalogPoolMax ?? int(env, 'TENANTRY_CATALOG_POOL_MAX', 4, 1, 100),
+    catalogCache: Object.freeze(explicit.catalogCache ?? {
+      max: 10_000,
+      ttlMs: int(env, 'TENANTRY_CATALOG_CACHE_TTL_MS', 5_000, 0, 3_600_000),
+    }),
+    generated: Object.freeze(generated),
+  });
+}

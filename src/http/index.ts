@@ -1,0 +1,3 @@
+export { tenancyPlugin, principalOf, tenantOf, requireRole, type TenancyPluginOptions } from './tenancy-plugin.js';
+export { registerProblemHandlers, problemOf, sendProblem, toProblem, PROBLEM_CONTENT_TYPE, type Problem } from './problem.js';
+export { installValidators } from './validation.js';

@@ -1,0 +1,70 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { errorCatalog, isTenantryError, type ErrorCode } from '../errors.js';
+import { sqlState } from '../data/postgres-driver.js';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  code: ErrorCode;
+  detail?: string;
+  instance?: string;
+  request_id?: string;
+  errors?: unknown[];
+}
+
+export function problemOf(code: ErrorCode, detail?: string, extra: Record<string, unknown> = {}): Problem {
+  const entry = errorCatalog[code];
+  return { type: `urn:tenantry:problem:${code}`, title: entry.title, status: entry.status, code, ...(detail ? { detail } : {}), ...extra };
+}
+
+export function sendProblem(reply: FastifyReply, request: FastifyRequest, problem: Problem): FastifyReply {
+  return reply
+    .status(problem.status)
+    .header('content-type', PROBLEM_CONTENT_TYPE)
+    .send({ ...problem, instance: request.url, request_id: request.id });
+}
+
+/** Maps any error to a problem with a stable code; 5xx details are logged, never sent. */
+export function toProblem(err: unknown, log: FastifyRequest['log']): Problem {
+  if (isTenantryError(err)) {
+    if (err.status >= 500) log.error({ err }, err.message);
+    return problemOf(err.code, err.status >= 500 ? undefined : err.message, err.details ?? {});
+  }
+  const fe = err as FastifyError & { validation?: { instancePath: string; message?: string; params?: unknown }[] };
+  if (fe?.validation) {
+    return problemOf('validation_failed', fe.message, {
+      errors: fe.validation.map((v) => ({ path: v.instancePath || '/', message: v.message, params: v.params })),
+    });
+  }
+  switch (fe?.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': return problemOf('payload_too_large');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return problemOf('unsupported_media_type');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY': return problemOf('malformed_json');
+  }
+  if (fe instanceof SyntaxError && fe.statusCode === 400) return problemOf('malformed_json');
+  switch (sqlState(err)) {
+    case '23503': return problemOf('invalid_reference');
+    case '23505': return problemOf('conflict');
+    case '23514': case '22001': case '22P02': case '22007': case '22008': return problemOf('validation_failed', 'a value is out of range');
+  }
+  if (typeof fe?.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    if (fe.statusCode === 413) return problemOf('payload_too_large');
+    if (fe.statusCode === 415) return problemOf('unsupported_media_type');
+    if (fe.statusCode === 404) return problemOf('route_not_found');
+    if (fe.statusCode === 405) return problemOf('method_not_allowed');
+    return problemOf('validation_failed', fe.message);
+  }
+  log.error({ err }, 'unhandled error');
+  return problemOf('internal_error');
+}
+
+/** Every error and every unknown route answers application/problem+json with a code. */
+export function registerProblemHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((err, request, reply) => sendProblem(reply, request, toProblem(err, request.log)));
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, request, problemOf('route_not_found', `${request.method} ${request.url.split('?')[0]} is not a route`)));
+}

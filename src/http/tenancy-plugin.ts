@@ -1,0 +1,74 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Tenant } from '../catalog/types.js';
+import { runWithTenant, type Principal } from '../context/tenant-context.js';
+import { TenantryError } from '../errors.js';
+import { resolveTenant, type Resolution } from '../resolve/resolve-tenant.js';
+import type { TenantStrategy } from '../resolve/strategy.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The resolved tenant and principal; set by the tenancy plugin on tenant routes. */
+    tenancy: Resolution | null;
+  }
+  interface FastifyContextConfig {
+    /** false: the route needs a tenant but no credential (e.g. the token endpoint). */
+    auth?: boolean;
+  }
+}
+
+export interface TenancyPluginOptions {
+  readonly strategies: readonly TenantStrategy[];
+}
+
+function hostOf(request: FastifyRequest): string {
+  const raw = (request.headers.host ?? '').toLowerCase();
+  return raw.startsWith('[') ? raw.slice(0, raw.indexOf(']') + 1) : raw.replace(/:\d+$/, '');
+}
+
+/**
+ * Makes every route of the plugin's context a tenant route: the tenant is resolved before the
+ * body is read (a request for an unknown or suspended tenant is refused early), a credential is
+ * required unless the route says `config: { auth: false }`, and the handler runs inside the
+ * tenant context, so the data plane scopes every query to that tenant.
+ */
+async function tenancy(app: FastifyInstance, opts: TenancyPluginOptions): Promise<void> {
+  app.decorateRequest('tenancy', null);
+
+  app.addHook('onRequest', async (request) => {
+    const resolution = await resolveTenant({ host: hostOf(request), headers: request.headers }, opts.strategies);
+    if (!resolution) throw new TenantryError('tenant_required', 'name the tenant with its subdomain, the X-Tenant header or a credential');
+    if (!resolution.principal && request.routeOptions.config?.auth !== false) throw new TenantryError('authentication_required');
+    request.tenancy = resolution;
+    request.log = request.log.child({ tenant_id: resolution.tenant.id, tenant: resolution.tenant.slug });
+  });
+
+  // The context is entered in the last hook before the handler and wraps the rest of the chain:
+  // AsyncLocalStorage.run around `done` carries it into the handler and everything it awaits.
+  app.addHook('preHandler', (request, _reply, done) => {
+    const r = request.tenancy!;
+    runWithTenant(r.tenant, done, { principal: r.principal, requestId: request.id });
+  });
+}
+(tenancy as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
+
+export const tenancyPlugin = tenancy;
+
+/** The principal of a tenant route, or 401. */
+export function principalOf(request: FastifyRequest): Principal {
+  const p = request.tenancy?.principal;
+  if (!p) throw new TenantryError('authentication_required');
+  return p;
+}
+
+export function tenantOf(request: FastifyRequest): Tenant {
+  const t = request.tenancy?.tenant;
+  if (!t) throw new TenantryError('tenant_required');
+  return t;
+}
+
+/** 403 unless the principal has one of the roles. */
+export function requireRole(request: FastifyRequest, ...roles: Principal['role'][]): Principal {
+  const p = principalOf(request);
+  if (!roles.includes(p.role)) throw new TenantryError('insufficient_role', `requires role ${roles.join(' or ')}`);
+  return p;
+}

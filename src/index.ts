@@ -1,0 +1,23 @@
+export { Tenantry, planIsolation, type CreateTenantOptions } from './tenantry.js';
+export { loadOptions, OptionsError, resolverNames, type ResolverName, type TenantryOptions } from './config/options.js';
+export {
+  runWithTenant, currentTenant, currentPrincipal, peekTenant, withPlatformScope, onPlatformScope,
+  requireTenantScope, requirePlatformScope, type Principal, type TenantScope, type PlatformScope,
+} from './context/tenant-context.js';
+export {
+  errorCatalog, TenantryError, TenantContextMissingError, CatalogUnavailableError, isTenantryError, type ErrorCode,
+} from './errors.js';
+export type { Tenant, TenantStatus, Isolation, ApiKeyRecord } from './catalog/types.js';
+export { CatalogStore } from './catalog/catalog-store.js';
+export { checkSlug, reservedSlugs, SLUG_PATTERN } from './catalog/slug.js';
+export { DataPlane, type TenantTransaction } from './data/data-plane.js';
+export type { Placement, ScopedTarget, Statement } from './data/placement.js';
+export { PooledPlacement } from './data/pooled/pooled-placement.js';
+export { roles, schemas } from './data/bootstrap.js';
+export { TokenService, type TokenClaims, type TokenOptions } from './auth/token-service.js';
+export { hashPassword, verifyPassword } from './auth/password.js';
+export { resolveTenant, type Resolution } from './resolve/resolve-tenant.js';
+export type { TenantStrategy, TenantClaim, ResolutionRequest } from './resolve/strategy.js';
+export { applyMigrations, MigrationChecksumError, type TargetResult } from './migrate/apply-migrations.js';
+export { loadMigrations, type MigrationFile } from './migrate/migration-files.js';
+export { startEmbeddedPostgres, type EmbeddedServer } from './embedded/embedded-postgres.js';

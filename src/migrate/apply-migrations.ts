@@ -1,0 +1,84 @@
+import type { Sql } from '../data/postgres-driver.js';
+import { ident } from '../data/postgres-driver.js';
+import type { MigrationFile } from './migration-files.js';
+
+export interface AppliedMigration {
+  readonly version: number;
+  readonly name: string;
+  readonly durationMs: number;
+}
+
+export interface TargetResult {
+  readonly target: string;
+  readonly status: 'applied' | 'up_to_date' | 'failed';
+  readonly applied: readonly AppliedMigration[];
+  readonly error?: string;
+}
+
+export class MigrationChecksumError extends Error {
+  constructor(target: string, version: number, name: string) {
+    super(`migration ${version}_${name} was already applied to ${target} with a different checksum; ` +
+      'applied migrations are immutable: add a new migration instead');
+    this.name = 'MigrationChecksumError';
+  }
+}
+
+export interface ApplyOptions {
+  /** Role that owns the objects the migrations create (never the runtime role). */
+  readonly ownerRole: string;
+  /** A label for results and errors, e.g. "shard default / schema app". */
+  readonly label?: string;
+}
+
+/**
+ * Applies pending migrations to one schema, in one transaction, under an advisory lock keyed by
+ * the schema, so two runners never interleave on a target and a crash leaves nothing half-done.
+ * The files are written without schema names: search_path decides where they land, which is what
+ * lets one migration source serve every placement.
+ */
+export async function applyMigrations(
+  admin: Sql,
+  schema: string,
+  files: readonly MigrationFile[],
+  options: ApplyOptions,
+): Promise<TargetResult> {
+  const label = options.label ?? schema;
+  const applied: AppliedMigration[] = [];
+  try {
+    await admin.begin(async (tx) => {
+      await tx.unsafe('select pg_advisory_xact_lock(hashtext($1), hashtext($2))', ['tenantry.migrate', schema]);
+      await tx.unsafe(`set local role ${ident(options.ownerRole)}`);
+      await tx.unsafe(`select set_config('search_path', $1, true)`, [ident(schema)]);
+      await tx.unsafe(`create table if not exists ${ident(schema)}.tenantry_migrations (
+        version integer primary key,
+        name text not null,
+        checksum text not null,
+        applied_at timestamptz not null default now(),
+        duration_ms integer not null
+      )`);
+      const done = await tx.unsafe<{ version: number; name: string; checksum: string }[]>(
+        `select version, name, checksum from ${ident(schema)}.tenantry_migrations order by version`,
+      );
+      const byVersion = new Map(done.map((r) => [r.version, r]));
+      for (const file of files) {
+        const prior = byVersion.get(file.version);
+        if (prior) {
+          if (prior.checksum !== file.checksum) throw new MigrationChecksumError(label, file.version, file.name);
+          continue;
+        }
+        const started = performance.now();
+        await tx.unsafe(file.sql);
+        const durationMs = Math.round(performance.now() - started);
+        await tx.unsafe(
+          `insert into ${ident(schema)}.tenantry_migrations (version, name, checksum, duration_ms) values ($1, $2, $3, $4)`,
+          [file.version, file.name, file.checksum, durationMs],
+        );
+        applied.push({ version: file.version, name: file.name, durationMs });
+      }
+    });
+    return { target: label, status: applied.length ? 'applied' : 'up_to_date', applied };
+  } catch (err) {
+    if (err instanceof MigrationChecksumError) throw err;
+    return { target: label, status: 'failed', applied: [], error: (err as Error).message };
+  }
+}

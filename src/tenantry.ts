@@ -1,0 +1,155 @@
+import { fileURLToPath } from 'node:url';
+import { TokenService } from './auth/token-service.js';
+import { CatalogStore } from './catalog/catalog-store.js';
+import type { Isolation, Tenant } from './catalog/types.js';
+import { loadOptions, type ResolverName, type TenantryOptions } from './config/options.js';
+import { onPlatformScope, requirePlatformScope, runWithTenant } from './context/tenant-context.js';
+import { bootstrapDatabase, hideLedger, roles, schemas } from './data/bootstrap.js';
+import { DataPlane } from './data/data-plane.js';
+import { PooledPlacement } from './data/pooled/pooled-placement.js';
+import { createPool, withCredentials, type Sql } from './data/postgres-driver.js';
+import { applyMigrations, type TargetResult } from './migrate/apply-migrations.js';
+import { loadMigrations } from './migrate/migration-files.js';
+import { ApiKeyStrategy } from './resolve/api-key-strategy.js';
+import { CustomDomainStrategy } from './resolve/custom-domain-strategy.js';
+import { HeaderStrategy } from './resolve/header-strategy.js';
+import { JwtStrategy } from './resolve/jwt-strategy.js';
+import type { TenantStrategy } from './resolve/strategy.js';
+import { SubdomainStrategy } from './resolve/subdomain-strategy.js';
+import { TenantryError } from './errors.js';
+import { checkSlug } from './catalog/slug.js';
+
+const catalogMigrations = fileURLToPath(new URL('./catalog/migrations/', import.meta.url));
+
+export interface CreateTenantOptions {
+  readonly id?: string;
+  readonly slug: string;
+  readonly name: string;
+  readonly plan?: string;
+  readonly isolation?: Isolation;
+  readonly settings?: Record<string, unknown>;
+}
+
+/** Default placement of a plan (enterprise tenants get their own database, and so on). */
+export const planIsolation: Readonly<Record<string, Isolation>> = Object.freeze({
+  free: 'pooled', pro: 'pooled', business: 'schema', enterprise: 'database',
+});
+
+/**
+ * The toolkit, wired: catalog, identification chain, token service and data plane on one set of
+ * pools. Create it once per process with `Tenantry.start()`; close it on shutdown.
+ */
+export class Tenantry {
+  readonly options: TenantryOptions;
+  readonly catalog: CatalogStore;
+  readonly db: DataPlane;
+  readonly tokens: TokenService;
+  readonly strategies: readonly TenantStrategy[];
+  readonly #admin: Sql;
+  readonly #platformPool: Sql;
+  readonly #unsubscribe: () => void;
+
+  private constructor(options: TenantryOptions, admin: Sql, platformPool: Sql, appPool: Sql) {
+    this.options = options;
+    this.#admin = admin;
+    this.#platformPool = platformPool;
+    this.catalog = new CatalogStore(platformPool, options.catalogCache);
+    this.db = new DataPlane([new PooledPlacement(appPool)]);
+    this.tokens = new TokenService(options.jwt);
+    const make: Record<ResolverName, () => TenantStrategy> = {
+      subdomain: () => new SubdomainStrategy(this.catalog, options.baseDomain),
+      domain: () => new CustomDomainStrategy(this.catalog, options.baseDomain),
+      header: () => new HeaderStrategy(this.catalog),
+      jwt: () => new JwtStrategy(this.catalog, this.tokens),
+      apikey: () => new ApiKeyStrategy(this.catalog),
+    };
+    this.strategies = Object.freeze(options.resolvers.map((r) => make[r]()));
+    // Every entry into the platform scope lands in the audit log.
+    this.#unsubscribe = onPlatformScope((e) => {
+      this.catalog.audit({ actor: e.actor, action: 'platform_scope', detail: { reason: e.reason } }).catch(() => {});
+    });
+  }
+
+  /**
+   * Connects, bootstraps roles and schemas (idempotent), applies catalog and tenant migrations,
+   * and opens the runtime pools as the non-owner roles.
+   */
+  static async start(input: Partial<TenantryOptions> & { databaseUrl: string; migrationsDir: string }): Promise<Tenantry> {
+    const options = loadOptions(input);
+    const admin = createPool(options.databaseUrl, { max: 2, applicationName: 'tenantry-admin' });
+    try {
+      await bootstrapDatabase(admin, options.rolePasswords);
+      const results = await Tenantry.migrate(admin, options.migrationsDir);
+      const failed = results.find((r) => r.status === 'failed');
+      if (failed) throw new Error(`migration of ${failed.target} failed: ${failed.error}`);
+    } catch (err) {
+      await admin.end();
+      throw err;
+    }
+    const platformPool = createPool(withCredentials(options.databaseUrl, roles.platform, options.rolePasswords.platform),
+      { max: options.catalogPoolMax, applicationName: 'tenantry-catalog' });
+    const appPool = createPool(withCredentials(options.databaseUrl, roles.app, options.rolePasswords.app),
+      { max: options.poolMax, applicationName: 'tenantry-app' });
+    return new Tenantry(options, admin, platformPool, appPool);
+  }
+
+  /** Applies catalog migrations and the tenant migrations of the pooled schema. */
+  static async migrate(admin: Sql, migrationsDir: string): Promise<TargetResult[]> {
+    const catalog = await applyMigrations(admin, schemas.catalog, await loadMigrations(catalogMigrations),
+      { ownerRole: roles.owner, label: 'catalog' });
+    const pooled = await applyMigrations(admin, schemas.pooled, await loadMigrations(migrationsDir),
+      { ownerRole: roles.owner, label: `pooled:${schemas.pooled}` });
+    if (catalog.status !== 'failed') await hideLedger(admin, schemas.catalog, roles.platform);
+    if (pooled.status !== 'failed') await hideLedger(admin, schemas.pooled, roles.app);
+    return [catalog, pooled];
+  }
+
+  /**
+   * Creates a tenant: catalog row (status provisioning), placement, then `init` inside the new
+   * tenant's context (e.g. its first user), then active. Requires the platform scope.
+   */
+  async createTenant<T>(input: CreateTenantOptions, init?: (tenant: Tenant) => Promise<T>): Promise<{ tenant: Tenant; init: T | undefined }> {
+    const scope = requirePlatformScope('createTenant()');
+    const problem = checkSlug(input.slug);
+    if (problem) {
+      throw new TenantryError('validation_failed', problem === 'reserved' ? `the slug "${input.slug}" is reserved` : 'the slug must be a DNS label of 3 to 63 characters',
+        { errors: [{ path: '/slug', message: problem }] });
+    }
+    const isolation = input.isolation ?? planIsolation[input.plan ?? 'free'] ?? 'pooled';
+    const placement = this.db.placement(isolation);
+    const created = await this.catalog.create({ ...input, isolation });
+    await placement.provision(created);
+    const result = init ? await runWithTenant(created, () => init(created)) : undefined;
+    const tenant = (await this.catalog.setStatus(created.id, 'active'))!;
+    await this.catalog.audit({ actor: scope.actor, action: 'tenant.created', tenantId: tenant.id, detail: { slug: tenant.slug, isolation } });
+    return { tenant, init: result };
+  }
+
+  async setTenantStatus(id: string, status: 'active' | 'suspended'): Promise<Tenant | null> {
+    const scope = requirePlatformScope('setTenantStatus()');
+    const tenant = await this.catalog.setStatus(id, status);
+    if (tenant) await this.catalog.audit({ actor: scope.actor, action: `tenant.${status === 'active' ? 'resumed' : 'suspended'}`, tenantId: id });
+    return tenant;
+  }
+
+  /** Readiness: the catalog and the data plane answer. */
+  async ready(): Promise<boolean> {
+    try {
+      await this.catalog.ping();
+      await this.#admin.unsafe('select 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The admin connection, for tools (migrations, audits, tests). */
+  get adminSql(): Sql {
+    return this.#admin;
+  }
+
+  async close(): Promise<void> {
+    this.#unsubscribe();
+    await Promise.all([this.db.close(), this.#platformPool.end({ timeout: 5 }), this.#admin.end({ timeout: 5 })]);
+  }
+}
