@@ -24,7 +24,6 @@ export const errorCatalog = {
   conflict: { status: 409, title: 'The request conflicts with the current state' },
   email_taken: { status: 409, title: 'A user with this email already exists in the tenant' },
   tenant_slug_taken: { status: 409, title: 'A tenant with this slug already exists' },
-  user_in_use: { status: 409, title: 'The user is still referenced by tickets or comments' },
   payload_too_large: { status: 413, title: 'The request body is too large' },
   unsupported_media_type: { status: 415, title: 'The request body must be application/json' },
   invalid_reference: { status: 422, title: 'A referenced resource does not exist' },
@@ -33,6 +32,7 @@ export const errorCatalog = {
   internal_error: { status: 500, title: 'Internal error' },
   catalog_unavailable: { status: 503, title: 'The tenant catalog is unavailable' },
   database_unavailable: { status: 503, title: 'The tenant database is unavailable' },
+  database_busy: { status: 503, title: 'Every database connection of this shard is in use; retry shortly' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorCatalog;

@@ -11,8 +11,12 @@ export type { Tenant, TenantStatus, Isolation, ApiKeyRecord } from './catalog/ty
 export { CatalogStore } from './catalog/catalog-store.js';
 export { checkSlug, reservedSlugs, SLUG_PATTERN } from './catalog/slug.js';
 export { DataPlane, type TenantTransaction } from './data/data-plane.js';
-export type { Placement, ScopedTarget, Statement } from './data/placement.js';
+export type { Placement, Lease, Statement } from './data/placement.js';
+export { contextPrelude } from './data/placement.js';
 export { PooledPlacement } from './data/pooled/pooled-placement.js';
+export { SchemaPlacement } from './data/schema/schema-placement.js';
+export { DatabasePlacement, type DatabasePlacementOptions } from './data/database/database-placement.js';
+export { tenantSchema, tenantRole, tenantDatabase } from './data/tenant-names.js';
 export { roles, schemas } from './data/bootstrap.js';
 export { TokenService, type TokenClaims, type TokenOptions } from './auth/token-service.js';
 export { hashPassword, verifyPassword } from './auth/password.js';

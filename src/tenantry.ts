@@ -4,12 +4,14 @@ import { CatalogStore } from './catalog/catalog-store.js';
 import type { Isolation, Tenant } from './catalog/types.js';
 import { loadOptions, type ResolverName, type TenantryOptions } from './config/options.js';
 import { onPlatformScope, requirePlatformScope, runWithTenant } from './context/tenant-context.js';
-import { bootstrapDatabase, hideLedger, roles, schemas } from './data/bootstrap.js';
+import { bootstrapDatabase, roles, schemas } from './data/bootstrap.js';
 import { DataPlane } from './data/data-plane.js';
 import { PooledPlacement } from './data/pooled/pooled-placement.js';
 import { createPool, withCredentials, type Sql } from './data/postgres-driver.js';
 import { applyMigrations, type TargetResult } from './migrate/apply-migrations.js';
-import { loadMigrations } from './migrate/migration-files.js';
+import { loadMigrations, type MigrationFile } from './migrate/migration-files.js';
+import { SchemaPlacement } from './data/schema/schema-placement.js';
+import { DatabasePlacement } from './data/database/database-placement.js';
 import { ApiKeyStrategy } from './resolve/api-key-strategy.js';
 import { CustomDomainStrategy } from './resolve/custom-domain-strategy.js';
 import { HeaderStrategy } from './resolve/header-strategy.js';
@@ -54,7 +56,22 @@ export class Tenantry {
     this.#admin = admin;
     this.#platformPool = platformPool;
     this.catalog = new CatalogStore(platformPool, options.catalogCache);
-    this.db = new DataPlane([new PooledPlacement(appPool)]);
+    let files: Promise<readonly MigrationFile[]> | undefined;
+    const migrations = () => (files ??= loadMigrations(options.migrationsDir));
+    const db = options.tenantDatabases;
+    this.db = new DataPlane([
+      new PooledPlacement(appPool),
+      new SchemaPlacement(appPool, admin, migrations),
+      new DatabasePlacement({
+        adminUrl: options.databaseUrl,
+        runtimeUrl: withCredentials(options.databaseUrl, roles.app, options.rolePasswords.app),
+        migrations,
+        maxConnections: db.maxConnections,
+        perTenantConnections: db.poolSize,
+        acquireTimeoutMs: db.acquireTimeoutMs,
+        idleSeconds: db.idleSeconds,
+      }),
+    ]);
     this.tokens = new TokenService(options.jwt);
     const make: Record<ResolverName, () => TenantStrategy> = {
       subdomain: () => new SubdomainStrategy(this.catalog, options.baseDomain),
@@ -76,7 +93,7 @@ export class Tenantry {
    */
   static async start(input: Partial<TenantryOptions> & { databaseUrl: string; migrationsDir: string }): Promise<Tenantry> {
     const options = loadOptions(input);
-    const admin = createPool(options.databaseUrl, { max: 2, applicationName: 'tenantry-admin' });
+    const admin = createPool(options.databaseUrl, { max: 4, applicationName: 'tenantry-admin' });
     try {
       await bootstrapDatabase(admin, options.rolePasswords);
       const results = await Tenantry.migrate(admin, options.migrationsDir);
@@ -96,11 +113,9 @@ export class Tenantry {
   /** Applies catalog migrations and the tenant migrations of the pooled schema. */
   static async migrate(admin: Sql, migrationsDir: string): Promise<TargetResult[]> {
     const catalog = await applyMigrations(admin, schemas.catalog, await loadMigrations(catalogMigrations),
-      { ownerRole: roles.owner, label: 'catalog' });
+      { ownerRole: roles.owner, label: 'catalog', grantTo: roles.platform });
     const pooled = await applyMigrations(admin, schemas.pooled, await loadMigrations(migrationsDir),
-      { ownerRole: roles.owner, label: `pooled:${schemas.pooled}` });
-    if (catalog.status !== 'failed') await hideLedger(admin, schemas.catalog, roles.platform);
-    if (pooled.status !== 'failed') await hideLedger(admin, schemas.pooled, roles.app);
+      { ownerRole: roles.owner, label: `pooled:${schemas.pooled}`, grantTo: roles.app });
     return [catalog, pooled];
   }
 

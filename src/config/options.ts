@@ -27,6 +27,17 @@ export interface TenantryOptions {
   readonly poolMax: number;
   /** Server connections of the catalog pool. */
   readonly catalogPoolMax: number;
+  /** Database-per-tenant pools of one shard (see DatabasePlacement). */
+  readonly tenantDatabases: {
+    /** Server connections all tenant pools of a shard may hold together. */
+    readonly maxConnections: number;
+    /** Connections per tenant pool. */
+    readonly poolSize: number;
+    /** Wait for a connection before answering 503 database_busy, milliseconds. */
+    readonly acquireTimeoutMs: number;
+    /** Close a tenant pool after this many idle seconds. */
+    readonly idleSeconds: number;
+  };
   /** Catalog cache: entries kept and their lifetime in milliseconds. */
   readonly catalogCache: { readonly max: number; readonly ttlMs: number };
   /** Secrets were generated because none was configured (development only). */
@@ -116,6 +127,12 @@ export function loadOptions(explicit: Partial<TenantryOptions> & { databaseUrl: 
     rolePasswords: Object.freeze(rolePasswords),
     poolMax: explicit.poolMax ?? int(env, 'TENANTRY_POOL_MAX', 10, 1, 1000),
     catalogPoolMax: explicit.catalogPoolMax ?? int(env, 'TENANTRY_CATALOG_POOL_MAX', 4, 1, 100),
+    tenantDatabases: Object.freeze(explicit.tenantDatabases ?? {
+      maxConnections: int(env, 'TENANTRY_DATABASE_CONNECTIONS_MAX', 40, 1, 10_000),
+      poolSize: int(env, 'TENANTRY_DATABASE_POOL_SIZE', 2, 1, 100),
+      acquireTimeoutMs: int(env, 'TENANTRY_DATABASE_ACQUIRE_TIMEOUT_MS', 250, 0, 60_000),
+      idleSeconds: int(env, 'TENANTRY_DATABASE_IDLE_SECONDS', 60, 1, 86_400),
+    }),
     catalogCache: Object.freeze(explicit.catalogCache ?? {
       max: 10_000,
       ttlMs: int(env, 'TENANTRY_CATALOG_CACHE_TTL_MS', 5_000, 0, 3_600_000),

@@ -24,8 +24,11 @@ function literal(value: string): string {
  * someone loosened by hand (BYPASSRLS, say) is put back.
  */
 export async function bootstrapDatabase(admin: Sql, passwords: { app: string; platform: string }): Promise<void> {
-  const [{ db: dbName } = { db: '' }] = await admin.unsafe<{ db: string }[]>('select current_database() as db');
-  const db = quoteIdent(dbName);
+  await ensureRoles(admin, passwords);
+  await prepareDatabase(admin, { catalog: true });
+}
+
+export async function ensureRoles(admin: Sql, passwords: { app: string; platform: string }): Promise<void> {
   // CREATE ROLE is cluster-wide and races between concurrent bootstraps: serialize them.
   await admin.begin(async (tx) => {
     await tx.unsafe(`select pg_advisory_xact_lock(hashtext('tenantry.bootstrap'))`);
@@ -34,30 +37,43 @@ export async function bootstrapDatabase(admin: Sql, passwords: { app: string; pl
       if (!exists.length) await tx.unsafe(`create role ${ident(role)} ${login ? 'login' : 'nologin'}`);
       await tx.unsafe(`alter role ${ident(role)} nosuperuser nobypassrls nocreatedb nocreaterole noreplication`);
     }
+    // NOINHERIT: the runtime role is a member of every schema tenant's role so that it can
+    // SET ROLE to one, but it must not hold their privileges itself.
+    await tx.unsafe(`alter role ${ident(roles.app)} noinherit`);
     await tx.unsafe(`alter role ${ident(roles.app)} password ${literal(passwords.app)}`);
     await tx.unsafe(`alter role ${ident(roles.platform)} password ${literal(passwords.platform)}`);
     const [me] = await tx.unsafe<{ rolsuper: boolean }[]>('select rolsuper from pg_roles where rolname = current_user');
     if (!me?.rolsuper) await tx.unsafe(`grant ${ident(roles.owner)} to current_user`);
   });
+}
 
+/**
+ * Schemas, the RLS helper and privileges of one database: the control database (with the
+ * catalog) or a shard or tenant database (without).
+ */
+export async function prepareDatabase(admin: Sql, opts: { catalog: boolean }): Promise<void> {
+  const [{ db: dbName } = { db: '' }] = await admin.unsafe<{ db: string }[]>('select current_database() as db');
+  const db = quoteIdent(dbName);
   await admin.begin(async (tx) => {
     await tx.unsafe(`select pg_advisory_xact_lock(hashtext('tenantry.bootstrap'))`);
-    for (const schema of Object.values(schemas)) {
+    const wanted = opts.catalog ? Object.values(schemas) : [schemas.rls, schemas.pooled];
+    for (const schema of wanted) {
       await tx.unsafe(`create schema if not exists ${ident(schema)} authorization ${ident(roles.owner)}`);
     }
     // Nobody but the owner creates objects: not in public, not new schemas, not temp tables.
     await tx.unsafe('revoke create on schema public from public');
     await tx.unsafe(`revoke create, temporary on database ${db} from public`);
-    await tx.unsafe(`grant connect on database ${db} to ${ident(roles.app)}, ${ident(roles.platform)}`);
+    await tx.unsafe(`grant connect on database ${db} to ${ident(roles.app)}${opts.catalog ? `, ${ident(roles.platform)}` : ''}`);
     await tx.unsafe(`grant create, temporary on database ${db} to ${ident(roles.owner)}`);
 
     // The RLS helper. It returns NULL (so every policy is false and no row matches) when no
     // tenant is set or the setting is not a well-formed UUID: fail closed, and never a failed
     // cast that turns a missing context into a 500. LANGUAGE sql + STABLE keeps it inlinable,
-    // so `tenant_id = tenantry_rls.current_tenant_id()` still uses the tenant_id index.
+    // so `tenant_id = tenantry_rls.current_tenant_id()` still uses the tenant_id index (no SET
+    // clause for that reason: it would block inlining; the body names only pg_catalog objects,
+    // which are always searched first).
     await tx.unsafe(`create or replace function ${schemas.rls}.current_tenant_id() returns uuid
       language sql stable parallel safe
-      set search_path = pg_catalog
       as $fn$
         select case
           when current_setting('app.tenant_id', true) ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
@@ -69,15 +85,6 @@ export async function bootstrapDatabase(admin: Sql, passwords: { app: string; pl
     await tx.unsafe(`grant execute on function ${schemas.rls}.current_tenant_id() to public`);
 
     await tx.unsafe(`grant usage on schema ${schemas.pooled} to ${ident(roles.app)}`);
-    await tx.unsafe(`alter default privileges for role ${ident(roles.owner)} in schema ${schemas.pooled}
-      grant select, insert, update, delete on tables to ${ident(roles.app)}`);
-    await tx.unsafe(`grant usage on schema ${schemas.catalog} to ${ident(roles.platform)}`);
-    await tx.unsafe(`alter default privileges for role ${ident(roles.owner)} in schema ${schemas.catalog}
-      grant select, insert, update, delete on tables to ${ident(roles.platform)}`);
+    if (opts.catalog) await tx.unsafe(`grant usage on schema ${schemas.catalog} to ${ident(roles.platform)}`);
   });
-}
-
-/** After migrating: the migration ledger is not tenant data, and the runtime role cannot see it. */
-export async function hideLedger(admin: Sql, schema: string, role: string): Promise<void> {
-  await admin.unsafe(`revoke all on ${ident(schema)}.tenantry_migrations from ${ident(role)}`);
 }

@@ -1,7 +1,7 @@
 import type { Isolation, Tenant } from '../catalog/types.js';
 import { requireTenantScope } from '../context/tenant-context.js';
 import { TenantryError } from '../errors.js';
-import type { Placement, ScopedTarget } from './placement.js';
+import type { Lease, Placement } from './placement.js';
 import type { Row } from './postgres-driver.js';
 import { isConnectionError, type Params } from './postgres-driver.js';
 
@@ -28,8 +28,8 @@ export class DataPlane {
     return placement;
   }
 
-  async #target(tenant: Tenant): Promise<ScopedTarget> {
-    return this.placement(tenant.isolation).target(tenant);
+  #acquire(tenant: Tenant): Promise<Lease> {
+    return this.placement(tenant.isolation).acquire(tenant);
   }
 
   /**
@@ -39,8 +39,7 @@ export class DataPlane {
    */
   async query<T extends Row = Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
     const { tenant } = requireTenantScope('query()');
-    const { pool, prelude } = await this.#target(tenant);
-    const conn = await reserve(pool);
+    const { conn, prelude, release } = await this.#acquire(tenant);
     try {
       const settled = await Promise.allSettled([
         conn.unsafe('begin'),
@@ -51,7 +50,7 @@ export class DataPlane {
       for (const r of settled) if (r.status === 'rejected') throw mapError(r.reason);
       return (settled[2] as PromiseFulfilledResult<unknown>).value as T[];
     } finally {
-      conn.release();
+      release();
     }
   }
 
@@ -61,8 +60,7 @@ export class DataPlane {
    */
   async transaction<T>(fn: (tx: TenantTransaction) => Promise<T>): Promise<T> {
     const { tenant } = requireTenantScope('transaction()');
-    const { pool, prelude } = await this.#target(tenant);
-    const conn = await reserve(pool);
+    const { conn, prelude, release } = await this.#acquire(tenant);
     let failed = false;
     const ready = Promise.all([conn.unsafe('begin'), conn.unsafe(prelude.text, prelude.params as Params)]);
     ready.catch(() => {});
@@ -87,20 +85,12 @@ export class DataPlane {
       await conn.unsafe('rollback').catch(() => {});
       throw mapError(err);
     } finally {
-      conn.release();
+      release();
     }
   }
 
   async close(): Promise<void> {
     await Promise.all([...this.#placements.values()].map((p) => p.close()));
-  }
-}
-
-async function reserve(pool: ScopedTarget['pool']) {
-  try {
-    return await pool.reserve();
-  } catch (err) {
-    throw mapError(err);
   }
 }
 

@@ -13,6 +13,8 @@ export interface Problem {
   instance?: string;
   request_id?: string;
   errors?: unknown[];
+  /** Seconds; also sent as the Retry-After header. */
+  retry_after?: number;
 }
 
 export function problemOf(code: ErrorCode, detail?: string, extra: Record<string, unknown> = {}): Problem {
@@ -21,6 +23,7 @@ export function problemOf(code: ErrorCode, detail?: string, extra: Record<string
 }
 
 export function sendProblem(reply: FastifyReply, request: FastifyRequest, problem: Problem): FastifyReply {
+  if (typeof problem.retry_after === 'number') reply.header('retry-after', String(problem.retry_after));
   return reply
     .status(problem.status)
     .header('content-type', PROBLEM_CONTENT_TYPE)

@@ -10,7 +10,7 @@ export interface AppliedMigration {
 
 export interface TargetResult {
   readonly target: string;
-  readonly status: 'applied' | 'up_to_date' | 'failed';
+  readonly status: 'applied' | 'up_to_date' | 'pending' | 'failed';
   readonly applied: readonly AppliedMigration[];
   readonly error?: string;
 }
@@ -23,11 +23,21 @@ export class MigrationChecksumError extends Error {
   }
 }
 
+/** Rolls back a dry run's transaction (which may have created the ledger table). */
+class DryRun extends Error {}
+
 export interface ApplyOptions {
   /** Role that owns the objects the migrations create (never the runtime role). */
   readonly ownerRole: string;
   /** A label for results and errors, e.g. "shard default / schema app". */
   readonly label?: string;
+  /**
+   * The runtime role of this target: gets USAGE on the schema and DML on its tables (re-granted
+   * after every run, so a table a migration adds is usable at once), never the ledger.
+   */
+  readonly grantTo?: string;
+  /** Only report what would be applied. */
+  readonly dryRun?: boolean;
 }
 
 /**
@@ -66,6 +76,10 @@ export async function applyMigrations(
           if (prior.checksum !== file.checksum) throw new MigrationChecksumError(label, file.version, file.name);
           continue;
         }
+        if (options.dryRun) {
+          applied.push({ version: file.version, name: file.name, durationMs: 0 });
+          continue;
+        }
         const started = performance.now();
         await tx.unsafe(file.sql);
         const durationMs = Math.round(performance.now() - started);
@@ -75,9 +89,17 @@ export async function applyMigrations(
         );
         applied.push({ version: file.version, name: file.name, durationMs });
       }
+      if (options.grantTo && !options.dryRun) {
+        const role = ident(options.grantTo);
+        await tx.unsafe(`grant usage on schema ${ident(schema)} to ${role}`);
+        await tx.unsafe(`grant select, insert, update, delete on all tables in schema ${ident(schema)} to ${role}`);
+        await tx.unsafe(`revoke all on ${ident(schema)}.tenantry_migrations from ${role}`);
+      }
+      if (options.dryRun) throw new DryRun();
     });
     return { target: label, status: applied.length ? 'applied' : 'up_to_date', applied };
   } catch (err) {
+    if (err instanceof DryRun) return { target: label, status: applied.length ? 'pending' : 'up_to_date', applied };
     if (err instanceof MigrationChecksumError) throw err;
     return { target: label, status: 'failed', applied: [], error: (err as Error).message };
   }

@@ -1,7 +1,8 @@
 import type { Tenant } from '../../catalog/types.js';
+import { TenantryError } from '../../errors.js';
 import { schemas } from '../bootstrap.js';
-import type { Placement, ScopedTarget } from '../placement.js';
-import type { Sql } from '../postgres-driver.js';
+import { contextPrelude, type Lease, type Placement } from '../placement.js';
+import { isConnectionError, type Sql } from '../postgres-driver.js';
 
 /**
  * Shared schema `app`, rows told apart by tenant_id and filtered by RLS.
@@ -20,14 +21,9 @@ export class PooledPlacement implements Placement {
     this.#pool = pool;
   }
 
-  target(tenant: Tenant): ScopedTarget {
-    return {
-      pool: this.#pool,
-      prelude: {
-        text: "select set_config('app.tenant_id', $1, true), set_config('search_path', $2, true)",
-        params: [tenant.id, schemas.pooled],
-      },
-    };
+  async acquire(tenant: Tenant): Promise<Lease> {
+    const conn = await reserve(this.#pool);
+    return { conn, prelude: contextPrelude(tenant.id, schemas.pooled), release: () => conn.release() };
   }
 
   async provision(): Promise<void> {
@@ -36,5 +32,15 @@ export class PooledPlacement implements Placement {
 
   async close(): Promise<void> {
     await this.#pool.end({ timeout: 5 });
+  }
+}
+
+/** Reserves a connection; a server that cannot be reached is a 503, not a 500. */
+export async function reserve(pool: Sql) {
+  try {
+    return await pool.reserve();
+  } catch (err) {
+    if (isConnectionError(err)) throw new TenantryError('database_unavailable', undefined, undefined, { cause: err });
+    throw err;
   }
 }

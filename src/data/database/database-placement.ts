@@ -1,0 +1,189 @@
+import type { Tenant } from '../../catalog/types.js';
+import { TenantryError } from '../../errors.js';
+import { applyMigrations } from '../../migrate/apply-migrations.js';
+import type { MigrationFile } from '../../migrate/migration-files.js';
+import { prepareDatabase, roles, schemas } from '../bootstrap.js';
+import { reserve } from '../pooled/pooled-placement.js';
+import { contextPrelude, type Lease, type Placement } from '../placement.js';
+import { createPool, ident, sqlState, withDatabase, type Sql } from '../postgres-driver.js';
+import { tenantDatabase } from '../tenant-names.js';
+import { ConnectionBudget } from './connection-budget.js';
+
+export interface DatabasePlacementOptions {
+  /** Admin URL of the shard (creates databases, runs migrations). */
+  readonly adminUrl: string;
+  /** Runtime role URL of the shard; the database name is replaced per tenant. */
+  readonly runtimeUrl: string;
+  readonly migrations: () => Promise<readonly MigrationFile[]>;
+  /** Server connections all tenant pools of this shard may hold together. */
+  readonly maxConnections: number;
+  /** Connections of one tenant's pool. */
+  readonly perTenantConnections: number;
+  /** How long a request waits for a connection before a 503, milliseconds. */
+  readonly acquireTimeoutMs: number;
+  /** A tenant pool unused this long is closed, seconds. */
+  readonly idleSeconds: number;
+}
+
+interface TenantPool {
+  readonly pool: Sql;
+  inFlight: number;
+  lastUsed: number;
+}
+
+/**
+ * A database `tenant_<hex>` per tenant, each with its own small pool, opened on first use.
+ *
+ * Why LRU-bounded: a thousand tenant databases with a pool each would need thousands of server
+ * connections, and PostgreSQL's max_connections is a hard wall that takes every tenant down when
+ * hit. All tenant pools of the shard draw from one connection budget; to open a pool, idle pools
+ * are closed least-recently-used first; when every connection is busy, the request that cannot
+ * get one waits briefly and then gets a 503 with Retry-After — the tenants already connected go on.
+ */
+export class DatabasePlacement implements Placement {
+  readonly isolation = 'database' as const;
+  readonly #opts: DatabasePlacementOptions;
+  readonly #budget: ConnectionBudget;
+  /** Map order is recency: the first entry is the least recently used. */
+  readonly #pools = new Map<string, TenantPool>();
+  readonly #opening = new Map<string, Promise<TenantPool>>();
+  readonly #sweeper: NodeJS.Timeout;
+
+  constructor(opts: DatabasePlacementOptions) {
+    if (opts.perTenantConnections > opts.maxConnections) throw new RangeError('perTenantConnections exceeds maxConnections');
+    this.#opts = opts;
+    this.#budget = new ConnectionBudget(opts.maxConnections);
+    this.#sweeper = setInterval(() => void this.#sweep(), Math.max(1000, (opts.idleSeconds * 1000) / 2));
+    this.#sweeper.unref();
+  }
+
+  /** Server connections the tenant pools may hold right now (open pools × their size). */
+  get connectionsReserved(): number {
+    return this.#budget.used;
+  }
+
+  get openPools(): number {
+    return this.#pools.size;
+  }
+
+  async acquire(tenant: Tenant): Promise<Lease> {
+    const entry = await this.#poolFor(tenant);
+    entry.inFlight++;
+    try {
+      const conn = await reserve(entry.pool);
+      let released = false;
+      return {
+        conn,
+        prelude: contextPrelude(tenant.id, schemas.pooled),
+        release: () => {
+          if (released) return;
+          released = true;
+          conn.release();
+          entry.inFlight--;
+          entry.lastUsed = Date.now();
+          this.#budgetChanged();
+        },
+      };
+    } catch (err) {
+      entry.inFlight--;
+      if (sqlState(err) === '3D000') throw new TenantryError('database_unavailable', 'the tenant database does not exist');
+      throw err;
+    }
+  }
+
+  async #poolFor(tenant: Tenant): Promise<TenantPool> {
+    const existing = this.#pools.get(tenant.id);
+    if (existing) {
+      this.#pools.delete(tenant.id);
+      this.#pools.set(tenant.id, existing);
+      return existing;
+    }
+    let opening = this.#opening.get(tenant.id);
+    if (!opening) {
+      opening = this.#open(tenant).finally(() => this.#opening.delete(tenant.id));
+      this.#opening.set(tenant.id, opening);
+    }
+    return opening;
+  }
+
+  async #open(tenant: Tenant): Promise<TenantPool> {
+    const need = this.#opts.perTenantConnections;
+    const deadline = Date.now() + this.#opts.acquireTimeoutMs;
+    while (!this.#budget.tryTake(need)) {
+      const victim = [...this.#pools.entries()].find(([, p]) => p.inFlight === 0);
+      if (victim) {
+        await this.#close(victim[0], victim[1]);
+        continue;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new TenantryError('database_busy', 'all database connections of this shard are in use', { retry_after: 1 });
+      }
+      await this.#budget.changed(left);
+    }
+    const pool = createPool(withDatabase(this.#opts.runtimeUrl, tenantDatabase(tenant.id)), {
+      max: need, idleTimeout: this.#opts.idleSeconds, applicationName: 'tenantry-tenant',
+    });
+    const entry: TenantPool = { pool, inFlight: 0, lastUsed: Date.now() };
+    this.#pools.set(tenant.id, entry);
+    return entry;
+  }
+
+  /** Closes a pool; its share of the budget is returned only once its connections are gone. */
+  async #close(tenantId: string, entry: TenantPool): Promise<void> {
+    if (this.#pools.get(tenantId) !== entry) return;
+    this.#pools.delete(tenantId);
+    try {
+      await entry.pool.end({ timeout: 5 });
+    } finally {
+      this.#budget.give(this.#opts.perTenantConnections);
+    }
+  }
+
+  #budgetChanged(): void {
+    // A released connection can let a waiting tenant evict an idle pool.
+    this.#budget.give(0);
+  }
+
+  async #sweep(): Promise<void> {
+    const cutoff = Date.now() - this.#opts.idleSeconds * 1000;
+    for (const [id, entry] of [...this.#pools.entries()]) {
+      if (entry.inFlight === 0 && entry.lastUsed < cutoff) await this.#close(id, entry).catch(() => {});
+    }
+  }
+
+  async provision(tenant: Tenant): Promise<void> {
+    const name = tenantDatabase(tenant.id);
+    const admin = createPool(this.#opts.adminUrl, { max: 1, applicationName: 'tenantry-admin' });
+    try {
+      const exists = await admin.unsafe('select 1 from pg_database where datname = $1', [name]);
+      if (!exists.length) {
+        try {
+          await admin.unsafe(`create database ${ident(name)}`);
+        } catch (err) {
+          if (sqlState(err) !== '42P04') throw err; // created concurrently: fine
+        }
+      }
+    } finally {
+      await admin.end();
+    }
+    const result = await migrateTenantDatabase(withDatabase(this.#opts.adminUrl, name), await this.#opts.migrations(), `database:${name}`);
+    if (result.status === 'failed') throw new Error(`provisioning ${tenant.slug}: ${result.error}`);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#sweeper);
+    await Promise.all([...this.#pools.entries()].map(([id, e]) => this.#close(id, e)));
+  }
+}
+
+/** Prepares a tenant database (schemas, RLS helper, privileges) and applies pending migrations. */
+export async function migrateTenantDatabase(adminUrl: string, migrations: readonly MigrationFile[], label: string, dryRun = false) {
+  const admin = createPool(adminUrl, { max: 1, applicationName: 'tenantry-admin' });
+  try {
+    if (!dryRun) await prepareDatabase(admin, { catalog: false });
+    return await applyMigrations(admin, schemas.pooled, migrations, { ownerRole: roles.owner, grantTo: roles.app, label, dryRun });
+  } finally {
+    await admin.end();
+  }
+}
