@@ -1,10 +1,9 @@
-import { fileURLToPath } from 'node:url';
 import { Tenantry, startEmbeddedPostgres } from '../src/index.js';
 import { loadAppConfig } from './config.js';
 import { demoTenants, seedDemoTenants } from './fixtures.js';
 import { buildServer } from './server.js';
 
-export const migrationsDir = fileURLToPath(new URL('./migrations/', import.meta.url));
+import { migrationsDir } from './paths.js';
 
 async function main(): Promise<void> {
   const config = loadAppConfig();

@@ -1,4 +1,4 @@
-export { Tenantry, planIsolation, type CreateTenantOptions } from './tenantry.js';
+export { Tenantry, planIsolation, migrateCatalog, type CreateTenantOptions } from './tenantry.js';
 export { loadOptions, OptionsError, resolverNames, type ResolverName, type TenantryOptions } from './config/options.js';
 export {
   runWithTenant, currentTenant, currentPrincipal, peekTenant, withPlatformScope, onPlatformScope,
@@ -24,4 +24,10 @@ export { resolveTenant, type Resolution } from './resolve/resolve-tenant.js';
 export type { TenantStrategy, TenantClaim, ResolutionRequest } from './resolve/strategy.js';
 export { applyMigrations, MigrationChecksumError, type TargetResult } from './migrate/apply-migrations.js';
 export { loadMigrations, type MigrationFile } from './migrate/migration-files.js';
-export { startEmbeddedPostgres, type EmbeddedServer } from './embedded/embedded-postgres.js';
+export { startEmbeddedPostgres, attachOrStartEmbedded, type EmbeddedServer } from './embedded/embedded-postgres.js';
+export { migrateAll, type MigrateOptions, type MigrationRun, type TargetRunResult } from './migrate/orchestrator.js';
+export { auditAll, type AuditReport } from './migrate/check.js';
+export { auditTables, auditRole, auditRoutinesAndViews, schemaShape, diffShapes, type Finding } from './migrate/audit.js';
+export { listTargets, type MigrationTarget } from './migrate/targets.js';
+export { bootstrapDatabase } from './data/bootstrap.js';
+export { createPool, type Sql } from './data/postgres-driver.js';

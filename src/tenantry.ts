@@ -4,12 +4,14 @@ import { CatalogStore } from './catalog/catalog-store.js';
 import type { Isolation, Tenant } from './catalog/types.js';
 import { loadOptions, type ResolverName, type TenantryOptions } from './config/options.js';
 import { onPlatformScope, requirePlatformScope, runWithTenant } from './context/tenant-context.js';
-import { bootstrapDatabase, roles, schemas } from './data/bootstrap.js';
+import { bootstrapDatabase, roles, schemas, type RolePasswords } from './data/bootstrap.js';
 import { DataPlane } from './data/data-plane.js';
 import { PooledPlacement } from './data/pooled/pooled-placement.js';
 import { createPool, withCredentials, type Sql } from './data/postgres-driver.js';
 import { applyMigrations, type TargetResult } from './migrate/apply-migrations.js';
 import { loadMigrations, type MigrationFile } from './migrate/migration-files.js';
+import { migrateAll, type MigrateOptions, type MigrationRun } from './migrate/orchestrator.js';
+import { auditAll, type AuditReport } from './migrate/check.js';
 import { SchemaPlacement } from './data/schema/schema-placement.js';
 import { DatabasePlacement } from './data/database/database-placement.js';
 import { ApiKeyStrategy } from './resolve/api-key-strategy.js';
@@ -22,6 +24,12 @@ import { TenantryError } from './errors.js';
 import { checkSlug } from './catalog/slug.js';
 
 const catalogMigrations = fileURLToPath(new URL('./catalog/migrations/', import.meta.url));
+
+/** Applies the control-plane catalog's own migrations (schema `tenantry`). */
+export async function migrateCatalog(admin: Sql): Promise<TargetResult> {
+  return applyMigrations(admin, schemas.catalog, await loadMigrations(catalogMigrations),
+    { ownerRole: roles.owner, label: 'catalog', grantTo: roles.platform });
+}
 
 export interface CreateTenantOptions {
   readonly id?: string;
@@ -51,7 +59,7 @@ export class Tenantry {
   readonly #platformPool: Sql;
   readonly #unsubscribe: () => void;
 
-  private constructor(options: TenantryOptions, admin: Sql, platformPool: Sql, appPool: Sql) {
+  private constructor(options: TenantryOptions, passwords: RolePasswords, admin: Sql, platformPool: Sql, appPool: Sql) {
     this.options = options;
     this.#admin = admin;
     this.#platformPool = platformPool;
@@ -64,7 +72,7 @@ export class Tenantry {
       new SchemaPlacement(appPool, admin, migrations),
       new DatabasePlacement({
         adminUrl: options.databaseUrl,
-        runtimeUrl: withCredentials(options.databaseUrl, roles.app, options.rolePasswords.app),
+        runtimeUrl: withCredentials(options.databaseUrl, roles.app, passwords.app),
         migrations,
         maxConnections: db.maxConnections,
         perTenantConnections: db.poolSize,
@@ -94,8 +102,9 @@ export class Tenantry {
   static async start(input: Partial<TenantryOptions> & { databaseUrl: string; migrationsDir: string }): Promise<Tenantry> {
     const options = loadOptions(input);
     const admin = createPool(options.databaseUrl, { max: 4, applicationName: 'tenantry-admin' });
+    let passwords: RolePasswords;
     try {
-      await bootstrapDatabase(admin, options.rolePasswords);
+      passwords = await bootstrapDatabase(admin, options.rolePasswords);
       const results = await Tenantry.migrate(admin, options.migrationsDir);
       const failed = results.find((r) => r.status === 'failed');
       if (failed) throw new Error(`migration of ${failed.target} failed: ${failed.error}`);
@@ -103,19 +112,18 @@ export class Tenantry {
       await admin.end();
       throw err;
     }
-    const platformPool = createPool(withCredentials(options.databaseUrl, roles.platform, options.rolePasswords.platform),
+    const platformPool = createPool(withCredentials(options.databaseUrl, roles.platform, passwords.platform),
       { max: options.catalogPoolMax, applicationName: 'tenantry-catalog' });
-    const appPool = createPool(withCredentials(options.databaseUrl, roles.app, options.rolePasswords.app),
+    const appPool = createPool(withCredentials(options.databaseUrl, roles.app, passwords.app),
       { max: options.poolMax, applicationName: 'tenantry-app' });
-    return new Tenantry(options, admin, platformPool, appPool);
+    return new Tenantry(options, passwords, admin, platformPool, appPool);
   }
 
   /** Applies catalog migrations and the tenant migrations of the pooled schema. */
   static async migrate(admin: Sql, migrationsDir: string): Promise<TargetResult[]> {
-    const catalog = await applyMigrations(admin, schemas.catalog, await loadMigrations(catalogMigrations),
-      { ownerRole: roles.owner, label: 'catalog', grantTo: roles.platform });
+    const catalog = await migrateCatalog(admin);
     const pooled = await applyMigrations(admin, schemas.pooled, await loadMigrations(migrationsDir),
-      { ownerRole: roles.owner, label: `pooled:${schemas.pooled}`, grantTo: roles.app });
+      { ownerRole: roles.owner, label: `pooled:${schemas.pooled}`, grantTo: roles.app, audit: true });
     return [catalog, pooled];
   }
 
@@ -156,6 +164,16 @@ export class Tenantry {
     } catch {
       return false;
     }
+  }
+
+  /** Applies pending tenant migrations to every target (see migrateAll). */
+  async migrateAll(opts: MigrateOptions = {}): Promise<MigrationRun> {
+    return migrateAll(this.#admin, this.options.databaseUrl, await loadMigrations(this.options.migrationsDir), opts);
+  }
+
+  /** The isolation and drift audit of every target (`tenantry check`). */
+  async check(): Promise<AuditReport> {
+    return auditAll(this.#admin, this.options.databaseUrl);
   }
 
   /** The admin connection, for tools (migrations, audits, tests). */

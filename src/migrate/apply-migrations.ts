@@ -1,6 +1,7 @@
 import type { Sql } from '../data/postgres-driver.js';
 import { ident } from '../data/postgres-driver.js';
 import type { MigrationFile } from './migration-files.js';
+import { auditTables } from './audit.js';
 
 export interface AppliedMigration {
   readonly version: number;
@@ -38,6 +39,11 @@ export interface ApplyOptions {
   readonly grantTo?: string;
   /** Only report what would be applied. */
   readonly dryRun?: boolean;
+  /**
+   * Check the isolation rules of the schema's tables before committing (auditTables); a
+   * migration that breaks them is rolled back on this target and reported as failed.
+   */
+  readonly audit?: boolean;
 }
 
 /**
@@ -94,6 +100,12 @@ export async function applyMigrations(
         await tx.unsafe(`grant usage on schema ${ident(schema)} to ${role}`);
         await tx.unsafe(`grant select, insert, update, delete on all tables in schema ${ident(schema)} to ${role}`);
         await tx.unsafe(`revoke all on ${ident(schema)}.tenantry_migrations from ${role}`);
+      }
+      if (options.audit && applied.length && !options.dryRun) {
+        const findings = await auditTables(tx as unknown as Sql, schema, label);
+        if (findings.length) {
+          throw new Error(`isolation audit failed, rolled back: ${findings.map((f) => `${f.object}: ${f.message}`).join('; ')}`);
+        }
       }
       if (options.dryRun) throw new DryRun();
     });

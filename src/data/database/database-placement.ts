@@ -182,7 +182,7 @@ export async function migrateTenantDatabase(adminUrl: string, migrations: readon
   const admin = createPool(adminUrl, { max: 1, applicationName: 'tenantry-admin' });
   try {
     if (!dryRun) await prepareDatabase(admin, { catalog: false });
-    return await applyMigrations(admin, schemas.pooled, migrations, { ownerRole: roles.owner, grantTo: roles.app, label, dryRun });
+    return await applyMigrations(admin, schemas.pooled, migrations, { ownerRole: roles.owner, grantTo: roles.app, label, dryRun, audit: true });
   } finally {
     await admin.end();
   }

@@ -46,7 +46,7 @@ export class SchemaPlacement implements Placement {
       await tx.unsafe(`revoke all on schema ${schema} from public`);
     });
     const result = await applyMigrations(this.admin, tenantSchema(tenant.id), await this.migrations(), {
-      ownerRole: roles.owner, grantTo: tenantRole(tenant.id), label: `schema:${tenantSchema(tenant.id)}`,
+      ownerRole: roles.owner, grantTo: tenantRole(tenant.id), label: `schema:${tenantSchema(tenant.id)}`, audit: true,
     });
     if (result.status === 'failed') throw new Error(`provisioning ${tenant.slug}: ${result.error}`);
   }
