@@ -17,6 +17,13 @@ async function main(): Promise<void> {
   }
   const tenantry = await Tenantry.start({ databaseUrl, migrationsDir });
   await seedDemoTenants(tenantry);
+  // Bring every tenant schema and tenant database up to date too (the pooled schema already is).
+  const run = await tenantry.migrateAll({ concurrency: 4 });
+  if (!run.ok) {
+    const failed = run.results.filter((r) => r.status === 'failed').map((r) => `${r.target}: ${r.error}`);
+    const findings = run.audit?.findings.map((f) => `${f.target} ${f.check} ${f.object}: ${f.message}`) ?? [];
+    throw new Error(`migrating tenants failed:\n  ${[...failed, ...findings].join('\n  ')}`);
+  }
   const app = await buildServer({
     tenantry,
     adminToken: config.adminToken,
