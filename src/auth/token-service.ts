@@ -1,4 +1,5 @@
-import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import { TenantryError } from '../errors.js';
 
@@ -41,8 +42,14 @@ function algFor(key: KeyObject): string {
  * rejected, whatever the header says.
  */
 export class TokenService {
-  readonly #signKey: KeyObject | Uint8Array | undefined;
-  readonly #verifyKey: KeyObject | Uint8Array;
+  readonly #signKey: KeyObject | undefined;
+  readonly #verifyKey: KeyObject;
+  /**
+   * Tokens already verified, until shortly before they expire (at most a minute): a signature
+   * check costs more CPU than the rest of a request. Keyed by the whole token, so a forged or
+   * altered token never matches an entry.
+   */
+  readonly #verified = new LRUCache<string, TokenClaims>({ max: 10_000, ttl: 60_000 });
   readonly #alg: string;
   readonly #opts: TokenOptions;
 
@@ -56,7 +63,8 @@ export class TokenService {
       this.#verifyKey = pub;
     } else {
       if (!opts.secret || Buffer.byteLength(opts.secret) < 32) throw new Error('the JWT secret must be at least 32 bytes');
-      const key = new TextEncoder().encode(opts.secret);
+      // A KeyObject made once: given raw bytes, jose would import the key again on every verify.
+      const key = createSecretKey(Buffer.from(opts.secret));
       this.#alg = 'HS256';
       this.#signKey = key;
       this.#verifyKey = key;
@@ -86,6 +94,8 @@ export class TokenService {
 
   /** Verified claims, or TenantryError('invalid_token') for any defect. */
   async verify(token: string): Promise<TokenClaims> {
+    const hit = this.#verified.get(token);
+    if (hit) return hit;
     try {
       const { payload } = await jwtVerify(token, this.#verifyKey, {
         algorithms: [this.#alg],
@@ -98,7 +108,10 @@ export class TokenService {
       if (typeof sub !== 'string' || typeof tid !== 'string' || !UUID.test(tid) || typeof role !== 'string' || !ROLES.has(role)) {
         throw new TenantryError('invalid_token', 'the token lacks valid sub, tid or role claims');
       }
-      return { sub, tid, role: role as TokenClaims['role'] };
+      const claims: TokenClaims = Object.freeze({ sub, tid, role: role as TokenClaims['role'] });
+      const ttl = (payload.exp! - 5) * 1000 - Date.now();
+      if (ttl > 0) this.#verified.set(token, claims, { ttl: Math.min(ttl, 60_000) });
+      return claims;
     } catch (err) {
       if (err instanceof TenantryError) throw err;
       const reason = err instanceof joseErrors.JWTExpired ? 'the token has expired'

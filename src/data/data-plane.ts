@@ -11,6 +11,14 @@ export interface TenantTransaction {
 }
 
 /**
+ * postgres.js runs `unsafe()` unprepared unless told otherwise, and an unprepared statement with
+ * parameters is first described in a round trip of its own, which stalls the pipeline. Named
+ * prepared statements (described once per connection) let the four messages go out together.
+ * A pool created with `prepare: false` (PgBouncer before 1.21) still overrides this.
+ */
+const PREPARED = { prepare: true } as const;
+
+/**
  * The only way to tenant data. Every call takes its tenant from the async context, never from a
  * parameter a caller could forget or forge; outside a tenant scope it throws
  * TenantContextMissingError before any SQL is sent.
@@ -42,10 +50,10 @@ export class DataPlane {
     const { conn, prelude, release } = await this.#acquire(tenant);
     try {
       const settled = await Promise.allSettled([
-        conn.unsafe('begin'),
-        conn.unsafe(prelude.text, prelude.params as Params),
-        conn.unsafe(text, params as Params),
-        conn.unsafe('commit'),
+        conn.unsafe('begin', [], PREPARED),
+        conn.unsafe(prelude.text, prelude.params as Params, PREPARED),
+        conn.unsafe(text, params as Params, PREPARED),
+        conn.unsafe('commit', [], PREPARED),
       ]);
       for (const r of settled) if (r.status === 'rejected') throw mapError(r.reason);
       return (settled[2] as PromiseFulfilledResult<unknown>).value as T[];
@@ -62,12 +70,12 @@ export class DataPlane {
     const { tenant } = requireTenantScope('transaction()');
     const { conn, prelude, release } = await this.#acquire(tenant);
     let failed = false;
-    const ready = Promise.all([conn.unsafe('begin'), conn.unsafe(prelude.text, prelude.params as Params)]);
+    const ready = Promise.all([conn.unsafe('begin', [], PREPARED), conn.unsafe(prelude.text, prelude.params as Params, PREPARED)]);
     ready.catch(() => {});
     const tx: TenantTransaction = {
       query: async <R extends Row>(text: string, params: readonly unknown[] = []) => {
         try {
-          const [, rows] = await Promise.all([ready, conn.unsafe(text, params as Params)]);
+          const [, rows] = await Promise.all([ready, conn.unsafe(text, params as Params, PREPARED)]);
           return rows as unknown as R[];
         } catch (err) {
           failed = true;
@@ -79,7 +87,7 @@ export class DataPlane {
       await ready.catch((err) => { throw mapError(err); });
       const result = await fn(tx);
       if (failed) throw new TenantryError('internal_error', 'a statement failed inside the transaction');
-      await conn.unsafe('commit');
+      await conn.unsafe('commit', [], PREPARED);
       return result;
     } catch (err) {
       await conn.unsafe('rollback').catch(() => {});
