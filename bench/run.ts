@@ -1,0 +1,295 @@
+/**
+ * `npm run bench`: tenantry's cost per request against a bare baseline. A benchmark, not a test:
+ * it exits non-zero only when the run itself fails (a server crash, a non-2xx response, a wrong
+ * row count), never because a ratio misses its target (that is a WARN line).
+ *
+ *   1. a fresh database (BENCH_DATABASE_URL, a superuser URL, or an embedded PostgreSQL started
+ *      for the run), the demo tenants and ~100k bulk tickets
+ *   2. driver-level pair, in this process: scoped read (one round trip) against an unscoped
+ *      superuser read, a naive four-round-trip version and a hand-pipelined one
+ *   3. HTTP pair: the helpdesk (tenantry) and a bare Fastify route, each in its own process,
+ *      loaded from this process with autocannon in alternating rounds
+ *
+ * Results: a table on stdout and bench/results/latest.json. Settings: see `settings` below.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Tenantry } from '../src/index.js';
+import { createPool } from '../src/data/postgres-driver.js';
+import { demoTenants } from '../app/fixtures.js';
+import { JWT_SECRET, ROLE_PASSWORD, migrationsDir, projectRoot } from './common.js';
+import { openBenchDatabase, seedBench, serverVersion, ticketIds } from './database.js';
+import { driverModes, runDriverPair, type DriverPhase, type DriverResult } from './driver.js';
+import {
+  BackendCpu, ServerProcess, barePgApplications, runHttpPair, sideNames, tenantryPgApplications,
+  type HttpResult, type HttpSideSummary, type HttpTarget, type Side,
+} from './http.js';
+import { fmt, ratio, round, table } from './stats.js';
+
+const HTTP_TARGET = 0.85;
+
+function int(name: string, fallback: number, min = 1): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+const only = process.env.BENCH_ONLY; // 'http' | 'driver' | undefined (both)
+if (only && only !== 'http' && only !== 'driver') throw new Error('BENCH_ONLY must be http or driver');
+const settings = {
+  tenants: int('BENCH_TENANTS', 50),
+  ticketsPerTenant: int('BENCH_TICKETS', 2000),
+  ids: int('BENCH_IDS', 500),
+  http: {
+    duration: int('BENCH_DURATION', 10),
+    warmup: int('BENCH_WARMUP', 3),
+    rounds: int('BENCH_ROUNDS', 3),
+    connections: int('BENCH_CONNECTIONS', 32),
+    pool: int('BENCH_POOL', 10),
+    ids: 0,
+    barePrepared: process.env.BENCH_BARE_PREPARE !== '0',
+  },
+  driver: {
+    concurrency: int('BENCH_DRIVER_CONCURRENCY', 16),
+    pool: int('BENCH_DRIVER_POOL', 16),
+    ops: int('BENCH_DRIVER_OPS', 6000),
+    sequentialOps: int('BENCH_DRIVER_SEQ_OPS', 1500),
+    rounds: int('BENCH_ROUNDS', 3),
+    warmupOps: int('BENCH_DRIVER_WARMUP', 1000),
+  },
+};
+settings.http.ids = settings.ids;
+
+const started = Date.now();
+const log = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${line}`);
+
+// Cleanup, last registered first: servers, then the database, then the embedded server and its folder.
+const cleanups: (() => Promise<void>)[] = [];
+const onCleanup = (fn: () => Promise<void>) => { cleanups.push(fn); };
+let cleaning: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  return (cleaning ??= (async () => {
+    while (cleanups.length) {
+      const fn = cleanups.pop()!;
+      try { await fn(); } catch (err) { console.error('cleanup:', err instanceof Error ? err.message : err); }
+    }
+  })());
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping servers and PostgreSQL ...`);
+    void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  });
+}
+
+async function machine(pgVersion: string) {
+  const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown';
+  let nproc = os.availableParallelism();
+  try { nproc = Number(execFileSync('nproc', { encoding: 'utf8' }).trim()); } catch { /* keep */ }
+  return {
+    nproc,
+    cpuModel: model,
+    memoryGiB: round(os.totalmem() / 2 ** 30, 1),
+    node: process.version,
+    postgres: pgVersion,
+    platform: `${os.type()} ${os.release()} ${os.arch()}`,
+    loadAvgAtStart: os.loadavg().map((x) => round(x, 2)),
+  };
+}
+
+function clockTicks(): number {
+  try { return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100; } catch { return 100; }
+}
+
+async function login(port: number, slug: string, email: string, password: string): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${port}/api/v1/auth/token`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-tenant': slug }, body: JSON.stringify({ email, password }),
+  });
+  if (res.status !== 200) throw new Error(`login as ${email} failed: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { access_token: string }).access_token;
+}
+
+async function getJson(url: string, headers: Record<string, string>): Promise<Record<string, unknown>> {
+  const res = await fetch(url, { headers });
+  if (res.status !== 200) throw new Error(`GET ${url}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as Record<string, unknown>;
+}
+
+async function main(): Promise<number> {
+  const tenant0 = demoTenants[0]!;
+  log(`database: ${process.env.BENCH_DATABASE_URL ? 'BENCH_DATABASE_URL' : 'starting an embedded PostgreSQL'}`);
+  const db = await openBenchDatabase(onCleanup);
+  const pgVersion = await serverVersion(db.url);
+  const env = await machine(pgVersion);
+  log(`database ${db.name} on ${db.server} (${pgVersion.split(',')[0]})`);
+
+  // The orchestrator's own stack: seeds, then serves the driver-level pair.
+  const tenantry = await Tenantry.start({
+    databaseUrl: db.url,
+    migrationsDir,
+    jwt: { secret: JWT_SECRET, issuer: 'tenantry', audience: 'tenantry-api', ttlSeconds: 3600 },
+    rolePasswords: { app: ROLE_PASSWORD, platform: ROLE_PASSWORD },
+    poolMax: settings.driver.pool,
+  });
+  let tenantryOpen = true;
+  onCleanup(async () => { if (tenantryOpen) await tenantry.close(); });
+  const seed = await seedBench(tenantry, db.url, settings.tenants, settings.ticketsPerTenant);
+  log(`seeded ${fmt(seed.totalTickets)} tickets (${seed.bulkTenants} bulk tenants + ${demoTenants.length} demo tenants × ${seed.ticketsPerTenant}) in ${seed.seconds.toFixed(1)} s`);
+  const ids = await ticketIds(db.url, tenant0.id, settings.ids);
+  log(`benchmark tenant ${tenant0.slug} (${tenant0.id}), ${ids.length} ticket ids`);
+
+  let driver: DriverResult | undefined;
+  if (only !== 'http') {
+    const tenant = await tenantry.catalog.findById(tenant0.id);
+    if (!tenant) throw new Error(`tenant ${tenant0.slug} is missing from the catalog`);
+    driver = await runDriverPair(tenantry, db.url, tenant, ids, settings.driver, log);
+  }
+  tenantryOpen = false;
+  await tenantry.close();
+
+  let http: HttpResult | undefined;
+  if (only !== 'driver') {
+    const serverEnv = { BENCH_DB_URL: db.url, BENCH_POOL: String(settings.http.pool) };
+    log('http: starting the two server processes');
+    const [tServer, bServer] = await Promise.all([
+      ServerProcess.start('tenantry', 'bench/server-tenantry.ts', serverEnv, onCleanup),
+      ServerProcess.start('bare', 'bench/server-bare.ts', serverEnv, onCleanup),
+    ]);
+    const owner = tenant0.users.find((u) => u.role === 'owner')!;
+    const token = await login(tServer.port, tenant0.slug, owner.email, owner.password);
+    const tHeaders = { authorization: `Bearer ${token}` };
+    const bHeaders = { 'x-tenant': tenant0.id };
+    // All answer the same row for the same id (and accept the JWT) before any load.
+    for (const id of ids.slice(0, 3)) {
+      const b = await getJson(`http://127.0.0.1:${bServer.port}/tickets/${id}`, bHeaders);
+      for (const s of [tServer]) {
+        if (!s) continue;
+        const a = await getJson(`http://127.0.0.1:${s.port}/api/v1/tickets/${id}`, tHeaders);
+        if (a.id !== id || JSON.stringify(a) !== JSON.stringify(b)) {
+          throw new Error(`${s.side} and bare disagree on ticket ${id}:\n  ${s.side} ${JSON.stringify(a)}\n  bare ${JSON.stringify(b)}`);
+        }
+      }
+    }
+    const monitor = createPool(db.url, { max: 1, applicationName: 'bench-monitor' });
+    onCleanup(() => monitor.end({ timeout: 5 }));
+    const pgCpu = new BackendCpu(monitor, db.local && process.platform === 'linux', clockTicks());
+    const tenantryRequests = ids.map((id) => ({ method: 'GET', path: `/api/v1/tickets/${id}`, headers: tHeaders }));
+    const targets: HttpTarget[] = [
+      { side: 'tenantry', server: tServer, pgApplications: tenantryPgApplications, requests: tenantryRequests },
+      { side: 'bare', server: bServer, pgApplications: barePgApplications,
+        requests: ids.map((id) => ({ method: 'GET', path: `/tickets/${id}`, headers: bHeaders })) },
+    ];
+    http = await runHttpPair(targets, settings.http, pgCpu, log);
+    await Promise.all([tServer.stop(), bServer.stop()]);
+  }
+
+  const result = {
+    date: new Date().toISOString(),
+    durationSeconds: round((Date.now() - started) / 1000, 1),
+    machine: { ...env, loadAvgAtEnd: os.loadavg().map((x) => round(x, 2)) },
+    database: { server: db.server, seed },
+    benchmarkTenant: { slug: tenant0.slug, id: tenant0.id, ids: ids.length },
+    settings,
+    http,
+    driver: driver && {
+      ...driver,
+      ratios: {
+        concurrent: driverRatios(driver.concurrent),
+        sequential: driverRatios(driver.sequential),
+      },
+    },
+  };
+  console.log('\n' + report(result));
+  const out = path.join(projectRoot, 'bench', 'results', 'latest.json');
+  await mkdir(path.dirname(out), { recursive: true });
+  await writeFile(out, JSON.stringify(result, null, 2) + '\n');
+  console.log(`\nresults written to ${path.relative(process.cwd(), out)}`);
+  return 0;
+}
+
+function driverRatios(p: DriverPhase) {
+  const m = p.modes;
+  const pairs = { aOverB: ['a', 'b'], cOverB: ['c', 'b'], aOverC: ['a', 'c'], aOverD: ['a', 'd'], eOverB: ['e', 'b'], aOverE: ['a', 'e'] } as const;
+  const of = (f: (x: DriverPhase['modes']['a']) => number) =>
+    Object.fromEntries(Object.entries(pairs).map(([k, [x, y]]) => [k, round(ratio(f(m[x]), f(m[y])), 3)])) as Record<keyof typeof pairs, number>;
+  return { throughput: of((x) => x.opsPerSec), p50Latency: of((x) => x.p50Ms) };
+}
+
+interface Report {
+  machine: Awaited<ReturnType<typeof machine>> & { loadAvgAtEnd: number[] };
+  http: HttpResult | undefined;
+  driver: (DriverResult & { ratios: { concurrent: ReturnType<typeof driverRatios>; sequential: ReturnType<typeof driverRatios> } }) | undefined;
+  durationSeconds: number;
+}
+
+function report(r: Report): string {
+  const out: string[] = [];
+  const m = r.machine;
+  out.push(`machine: ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, node ${m.node}, ${m.postgres.split(',')[0]}`);
+  out.push(`load average at start ${m.loadAvgAtStart.join(' ')}, at end ${m.loadAvgAtEnd.join(' ')}; run took ${r.durationSeconds} s`);
+  const warns: string[] = [];
+  if (r.http) {
+    const h = r.http;
+    const s = h.settings;
+    out.push('', `HTTP  GET /api/v1/tickets/:id, ${s.connections} connections, ${s.rounds} alternating rounds × ${s.duration} s, ` +
+      `pool ${s.pool} per server, ${s.ids} ids; bare statement ${s.barePrepared ? 'prepared' : 'unprepared'}`);
+    const row = (x: HttpSideSummary) => [sideNames[x.side], fmt(x.medianRps), fmt(x.medianP50Ms), fmt(x.medianP99Ms),
+      fmt(x.medianServerCpuUsPerReq, 1), x.medianPgCpuUsPerReq === undefined ? 'n/a' : fmt(x.medianPgCpuUsPerReq, 1), fmt(x.totalRequests), String(x.non2xx + x.errors)];
+    out.push(table(['side', 'req/s (median)', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'PG CPU µs/req', 'requests', 'non-2xx+errors'],
+      (Object.values(h.sides) as HttpSideSummary[]).map(row)));
+    for (const [side, v] of Object.entries(h.vsBare) as [Side, NonNullable<HttpResult['vsBare'][Side]>][]) {
+      const label = side === 'tenantry' ? 'tenantry/bare' : `${side}/bare`;
+      out.push(`throughput ratio ${label}: ${v.throughputRatio.toFixed(3)}${side === 'tenantry' ? ` (target >= ${HTTP_TARGET})` : ''}; ` +
+        `per round ${v.perRoundRatios.map((x) => x.toFixed(3)).join(', ')}; CPU per request: server ${v.serverCpuRatio.toFixed(2)}×` +
+        (v.pgCpuRatio === undefined ? '' : `, PostgreSQL ${v.pgCpuRatio.toFixed(2)}×`));
+    }
+    out.push('', table(['round', 'side', 'req/s', 'p50 ms', 'p99 ms', 'server µs/req', 'PG µs/req', 'loadgen CPU %'],
+      h.rounds.map((x) => [String(x.round), x.side, fmt(x.rps), fmt(x.latencyP50Ms), fmt(x.latencyP99Ms), fmt(x.serverCpuUsPerReq, 1),
+        x.pgCpuUsPerReq === undefined ? 'n/a' : fmt(x.pgCpuUsPerReq, 1), fmt(x.loadgenCpuPct)])));
+    const t = h.vsBare.tenantry;
+    if (t && !(t.throughputRatio >= HTTP_TARGET)) {
+      warns.push(`WARN: HTTP throughput ratio tenantry/bare ${t.throughputRatio.toFixed(3)} is below the target ${HTTP_TARGET}`);
+    }
+  }
+  if (r.driver) {
+    const d = r.driver;
+    out.push('', `DRIVER  socket writes to PostgreSQL per read, one in flight (= round trips): ` +
+      driverModes.map((k) => `${k} ${d.writesPerOp[k]}`).join(', '));
+    out.push(`DRIVER  TokenService.verify(): ${d.jwt.verifyCpuUs} µs CPU per call (${d.jwt.verifyWallUs} µs wall), paid by every JWT request`);
+    for (const [label, p, ratios] of [
+      ['concurrent', d.concurrent, d.ratios.concurrent], ['sequential', d.sequential, d.ratios.sequential],
+    ] as const) {
+      out.push('', `DRIVER  ${label}: ${p.concurrency} in flight, pool ${d.settings.pool}, ${d.settings.rounds} rounds × ${fmt(p.opsPerRound)} ops per mode`);
+      out.push(table(['mode', 'ops/s (median)', 'p50 ms', 'p99 ms', 'mean ms', 'per round ops/s'],
+        driverModes.map((k) => {
+          const x = p.modes[k];
+          return [x.name, fmt(x.opsPerSec), fmt(x.p50Ms, 3), fmt(x.p99Ms, 3), fmt(x.meanMs, 3), x.roundOpsPerSec.map((v) => fmt(v)).join(' / ')];
+        })));
+      const fmtRatios = (o: Record<string, number>, suffix: string) =>
+        Object.entries(o).map(([k, v]) => `${k.replace(/Over(.)/, (_, c: string) => '/' + c.toLowerCase())} ${v.toFixed(3)}${suffix}`).join(', ');
+      out.push(`throughput ${fmtRatios(ratios.throughput, '')}`);
+      out.push(`p50 latency ${fmtRatios(ratios.p50Latency, '×')}`);
+    }
+    if (d.writesPerOp.a > 1.05) {
+      warns.push(`WARN: tenantry.db.query() takes ${d.writesPerOp.a} round trips per read, not one (see mode e for the prepared version: ${d.writesPerOp.e})`);
+    }
+  }
+  if (warns.length) out.push('', ...warns);
+  return out.join('\n');
+}
+
+let code = 1;
+try {
+  code = await main();
+} catch (err) {
+  console.error('\nBENCHMARK FAILED:', err instanceof Error ? err.stack ?? err.message : err);
+  code = 1;
+} finally {
+  await cleanup();
+}
+process.exit(code);
