@@ -66,6 +66,8 @@ export class CatalogStore {
     try {
       return await fn();
     } catch (err) {
+      // Bad data (class 22) is the caller's fault; anything else is an outage, never a "not found".
+      if (sqlState(err)?.startsWith('22')) throw new TenantryError('validation_failed', 'a value is not valid', undefined, { cause: err });
       throw new CatalogUnavailableError(err);
     }
   }

@@ -52,7 +52,7 @@ export function toProblem(err: unknown, log: FastifyRequest['log']): Problem {
   switch (sqlState(err)) {
     case '23503': return problemOf('invalid_reference');
     case '23505': return problemOf('conflict');
-    case '23514': case '22001': case '22P02': case '22007': case '22008': return problemOf('validation_failed', 'a value is out of range');
+    case '23514': case '22001': case '22P02': case '22007': case '22008': case '22021': return problemOf('validation_failed', 'a value is out of range');
   }
   if (typeof fe?.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     if (fe.statusCode === 413) return problemOf('payload_too_large');
