@@ -70,10 +70,14 @@ export class DataPlane {
     const { tenant } = requireTenantScope('transaction()');
     const { conn, prelude, release } = await this.#acquire(tenant);
     let failed = false;
+    // Once the transaction ends the connection goes back to the pool and may serve another
+    // tenant: a handle kept past that point (a timer, an un-awaited helper) must not reach it.
+    let open = true;
     const ready = Promise.all([conn.unsafe('begin', [], PREPARED), conn.unsafe(prelude.text, prelude.params as Params, PREPARED)]);
     ready.catch(() => {});
     const tx: TenantTransaction = {
       query: async <R extends Row>(text: string, params: readonly unknown[] = []) => {
+        if (!open) throw new TenantryError('internal_error', 'this transaction has ended; its handle cannot be used any more');
         try {
           const [, rows] = await Promise.all([ready, conn.unsafe(text, params as Params, PREPARED)]);
           return rows as unknown as R[];
@@ -84,15 +88,18 @@ export class DataPlane {
       },
     };
     try {
-      await ready.catch((err) => { throw mapError(err); });
       const result = await fn(tx);
+      await ready;
       if (failed) throw new TenantryError('internal_error', 'a statement failed inside the transaction');
+      open = false;
       await conn.unsafe('commit', [], PREPARED);
       return result;
     } catch (err) {
-      await conn.unsafe('rollback').catch(() => {});
+      open = false;
+      await conn.unsafe('rollback', [], PREPARED).catch(() => {});
       throw mapError(err);
     } finally {
+      open = false;
       release();
     }
   }
