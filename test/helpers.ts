@@ -77,8 +77,21 @@ export async function startTestStack(overrides: Partial<TenantryOptions> = {}, t
     async close() {
       await app.close();
       await tenantry.close();
+      // Tenant databases and schema tenants' roles live outside the test database: remove them.
+      const placed = await admin.unsafe<{ id: string; isolation: string }[]>(
+        "select id, isolation from tenantry.tenants where isolation <> 'pooled'").catch(() => []);
       await admin.end();
       await db.drop();
+      const server = createPool(serverUrl(), { max: 1 });
+      try {
+        for (const t of placed) {
+          const hex = t.id.replace(/-/g, '');
+          if (t.isolation === 'database') await server.unsafe(`drop database if exists tenant_${hex} with (force)`);
+          else await server.unsafe(`drop role if exists t_${hex}`);
+        }
+      } finally {
+        await server.end();
+      }
     },
   };
 }
