@@ -136,7 +136,10 @@ async function migrateCommand(args: readonly string[], opts: CliOptions, print: 
   const admin = createPool(url, { max: concurrency + 1, applicationName: 'tenantry-migrate' });
   const json = values.json || !err.isTTY;
   try {
-    await bootstrapDatabase(admin);
+    // The roles are cluster-wide: bootstrap with the configured password (as Tenantry.start does),
+    // never a generated one that would lock out the servers already running on this cluster.
+    const rolePassword = env.TENANTRY_DB_ROLE_PASSWORD;
+    await bootstrapDatabase(admin, rolePassword ? { app: rolePassword, platform: rolePassword } : undefined);
     const catalog = await migrateCatalog(admin);
     if (catalog.status === 'failed') throw new Error(`catalog migration failed: ${catalog.error}`);
     const bar = !json ? progressBar(err) : undefined;

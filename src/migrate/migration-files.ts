@@ -21,6 +21,10 @@ export async function loadMigrations(dir: string): Promise<MigrationFile[]> {
     const sql = await readFile(path.join(dir, file), 'utf8');
     const version = Number(m[1]);
     if (files.some((f) => f.version === version)) throw new Error(`duplicate migration version ${version} in ${dir}`);
+    const previous = files[files.length - 1];
+    if (previous && version !== previous.version + 1) {
+      throw new Error(`gap in migration versions in ${dir}: ${file} follows version ${previous.version}`);
+    }
     files.push({ version, name: m[2]!, sql, checksum: createHash('sha256').update(sql).digest('hex') });
   }
   return files;

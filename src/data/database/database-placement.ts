@@ -27,8 +27,15 @@ export interface DatabasePlacementOptions {
 
 interface TenantPool {
   readonly pool: Sql;
+  /** Uses claimed and not yet released; a pool with any is never closed. */
   inFlight: number;
   lastUsed: number;
+}
+
+/** A pool being opened, and how many callers wait for it (each gets one use claimed for it). */
+interface Opening {
+  promise: Promise<TenantPool>;
+  claims: number;
 }
 
 /**
@@ -46,7 +53,7 @@ export class DatabasePlacement implements Placement {
   readonly #budget: ConnectionBudget;
   /** Map order is recency: the first entry is the least recently used. */
   readonly #pools = new Map<string, TenantPool>();
-  readonly #opening = new Map<string, Promise<TenantPool>>();
+  readonly #opening = new Map<string, Opening>();
   readonly #sweeper: NodeJS.Timeout;
 
   constructor(opts: DatabasePlacementOptions) {
@@ -67,8 +74,10 @@ export class DatabasePlacement implements Placement {
   }
 
   async acquire(tenant: Tenant): Promise<Lease> {
-    const entry = await this.#poolFor(tenant);
-    entry.inFlight++;
+    // The use is claimed (inFlight counted) by #claim itself, never after an await: a pool with
+    // nothing in flight may be closed by any other request that needs its connection, and one
+    // just opened or found has nothing in flight until its caller resumes.
+    const entry = await this.#claim(tenant);
     try {
       const conn = await reserve(entry.pool);
       let released = false;
@@ -86,27 +95,33 @@ export class DatabasePlacement implements Placement {
       };
     } catch (err) {
       entry.inFlight--;
+      this.#budgetChanged();
       if (sqlState(err) === '3D000') throw new TenantryError('database_unavailable', 'the tenant database does not exist');
       throw err;
     }
   }
 
-  async #poolFor(tenant: Tenant): Promise<TenantPool> {
+  /** The tenant's pool with one use claimed for the caller, in the same tick as it is found or created. */
+  #claim(tenant: Tenant): Promise<TenantPool> {
     const existing = this.#pools.get(tenant.id);
     if (existing) {
       this.#pools.delete(tenant.id);
       this.#pools.set(tenant.id, existing);
-      return existing;
+      existing.inFlight++;
+      return Promise.resolve(existing);
     }
     let opening = this.#opening.get(tenant.id);
-    if (!opening) {
-      opening = this.#open(tenant).finally(() => this.#opening.delete(tenant.id));
-      this.#opening.set(tenant.id, opening);
+    if (opening) {
+      opening.claims++;
+      return opening.promise;
     }
-    return opening;
+    opening = { promise: undefined as unknown as Promise<TenantPool>, claims: 1 };
+    this.#opening.set(tenant.id, opening);
+    opening.promise = this.#open(tenant, opening).finally(() => this.#opening.delete(tenant.id));
+    return opening.promise;
   }
 
-  async #open(tenant: Tenant): Promise<TenantPool> {
+  async #open(tenant: Tenant, opening: Opening): Promise<TenantPool> {
     const need = this.#opts.perTenantConnections;
     const deadline = Date.now() + this.#opts.acquireTimeoutMs;
     while (!this.#budget.tryTake(need)) {
@@ -124,7 +139,8 @@ export class DatabasePlacement implements Placement {
     const pool = createPool(withDatabase(this.#opts.runtimeUrl, tenantDatabase(tenant.id)), {
       max: need, idleTimeout: this.#opts.idleSeconds, applicationName: 'tenantry-tenant',
     });
-    const entry: TenantPool = { pool, inFlight: 0, lastUsed: Date.now() };
+    // Every caller waiting for this pool has its use claimed now; later callers find it in #pools.
+    const entry: TenantPool = { pool, inFlight: opening.claims, lastUsed: Date.now() };
     this.#pools.set(tenant.id, entry);
     return entry;
   }
