@@ -24,7 +24,11 @@ const subjects = [
 const statuses = ['open', 'open', 'pending', 'resolved', 'open', 'closed'] as const;
 const priorities = ['high', 'normal', 'urgent', 'low', 'normal', 'low'] as const;
 
-function tenant(n: number, slug: string, name: string, plan: string, isolation: Isolation): FixtureTenant {
+/**
+ * One fixture tenant: number `n` (its ids read 0190<n>-…), three users (owner, admin, agent) and
+ * six tickets whose titles start with `[name]`.
+ */
+export function fixtureTenant(n: number, slug: string, name: string, plan: string, isolation: Isolation): FixtureTenant {
   const users: FixtureUser[] = (['owner', 'admin', 'agent'] as const).map((role, i) => ({
     id: fixtureId(n, 1, i + 1),
     email: `${role}@${slug}.test`,
@@ -44,10 +48,11 @@ function tenant(n: number, slug: string, name: string, plan: string, isolation: 
   return { id: fixtureId(n, 0, 0), slug, name, plan, isolation, users, tickets };
 }
 
+/** One demo tenant in each placement, each from the plan whose default placement it is. */
 export const demoTenants: readonly FixtureTenant[] = [
-  tenant(1, 'acme', 'Acme', 'pro', 'pooled'),
-  tenant(2, 'globex', 'Globex', 'pro', 'pooled'),
-  tenant(3, 'initech', 'Initech', 'free', 'pooled'),
+  fixtureTenant(1, 'acme', 'Acme', 'pro', 'pooled'),
+  fixtureTenant(2, 'globex', 'Globex', 'business', 'schema'),
+  fixtureTenant(3, 'initech', 'Initech', 'enterprise', 'database'),
 ];
 
 /** Creates the demo tenants that do not exist yet; running it twice changes nothing. */

@@ -10,7 +10,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startEmbeddedPostgres, type Tenantry } from '../src/index.js';
 import { createPool, withDatabase } from '../src/data/postgres-driver.js';
-import { demoTenants, seedDemoTenants } from '../app/fixtures.js';
+import { demoTenants as placedDemoTenants, seedDemoTenants } from '../app/fixtures.js';
+
+/** The demo tenants, all pooled: the HTTP and driver pairs measure the shared schema. */
+export const demoTenants = placedDemoTenants.map((t) => ({ ...t, isolation: 'pooled' as const }));
 
 export interface BenchDatabase {
   /** Superuser URL of the benchmark database. */
@@ -72,7 +75,7 @@ export interface SeedResult {
  */
 export async function seedBench(tenantry: Tenantry, url: string, bulkTenants: number, ticketsPerTenant: number): Promise<SeedResult> {
   const t0 = performance.now();
-  await seedDemoTenants(tenantry);
+  await seedDemoTenants(tenantry, demoTenants);
   const su = createPool(url, { max: 1 });
   try {
     await su.unsafe(

@@ -63,7 +63,7 @@ export class Tenantry {
     this.options = options;
     this.#admin = admin;
     this.#platformPool = platformPool;
-    this.catalog = new CatalogStore(platformPool, options.catalogCache);
+    this.catalog = new CatalogStore(platformPool, options.catalogCache, options.catalogTimeoutMs);
     let files: Promise<readonly MigrationFile[]> | undefined;
     const migrations = () => (files ??= loadMigrations(options.migrationsDir));
     const db = options.tenantDatabases;

@@ -5,15 +5,14 @@ import type { LightMyRequestResponse } from 'fastify';
 import { SignJWT, decodeProtectedHeader, type JWTPayload } from 'jose';
 import { errorCatalog, type ErrorCode } from '../src/errors.js';
 import { demoTenants, fixtureId, type FixtureTenant } from '../app/fixtures.js';
-import { ADMIN_TOKEN, JWT_SECRET, startTestStack, type TestStack } from './helpers.js';
+import { ADMIN_TOKEN, JWT_SECRET, pooledDemoTenants, startTestStack, type TestStack } from './helpers.js';
 
 /**
  * Acme and Globex of the demo data, both pooled: what is checked here does not depend on the
  * placement, and a pooled tenant lives in the test's own database only (a database-per-tenant
  * fixture with a fixed id would share its database across test runs on the same cluster).
  */
-const fixtures: FixtureTenant[] = demoTenants.filter((t) => t.slug === 'acme' || t.slug === 'globex')
-  .map((t) => ({ ...t, isolation: 'pooled' }));
+const fixtures = pooledDemoTenants.filter((t) => t.slug === 'acme' || t.slug === 'globex');
 const acme = fixtures.find((t) => t.slug === 'acme')!;
 const globex = fixtures.find((t) => t.slug === 'globex')!;
 const user = (t: typeof acme, role: 'owner' | 'admin' | 'agent') => t.users.find((u) => u.role === role)!;

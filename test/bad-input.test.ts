@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { errorCatalog, type ErrorCode } from '../src/errors.js';
 import { demoTenants, type FixtureTenant } from '../app/fixtures.js';
-import { ADMIN_TOKEN, startTestStack, type TestStack } from './helpers.js';
+import { ADMIN_TOKEN, pooledDemoTenants, startTestStack, type TestStack } from './helpers.js';
 
 /**
  * Every route that takes a body, a query or path parameters, fed wrong types, unknown fields,
@@ -11,8 +11,7 @@ import { ADMIN_TOKEN, startTestStack, type TestStack } from './helpers.js';
  */
 
 // Acme and Globex, pooled: every row these requests could write lives in this test's database.
-const fixtures: FixtureTenant[] = demoTenants.filter((t) => t.slug === 'acme' || t.slug === 'globex')
-  .map((t) => ({ ...t, isolation: 'pooled' }));
+const fixtures = pooledDemoTenants.filter((t) => t.slug === 'acme' || t.slug === 'globex');
 const acme = fixtures.find((t) => t.slug === 'acme')!;
 const globex = fixtures.find((t) => t.slug === 'globex')!;
 const TICKET = acme.tickets[0]!.id;

@@ -12,7 +12,7 @@ import {
   DataPlane, PooledPlacement, TenantContextMissingError, runWithTenant, withPlatformScope, type Tenant,
 } from '../src/index.js';
 import { createPool, sqlState, type Sql } from '../src/data/postgres-driver.js';
-import { startTestStack, type TestStack } from './helpers.js';
+import { pooledDemoTenants, startTestStack, type TestStack } from './helpers.js';
 import { runtimeUrl, tenantById, tenantTables, withRuntimeConnection } from './isolation-probes.js';
 
 /**
@@ -125,7 +125,7 @@ describe('data plane (pooled) on PostgreSQL', () => {
   const TICKETS = 6;
 
   before(async () => {
-    stack = await startTestStack();
+    stack = await startTestStack({}, pooledDemoTenants);
     [A, B, C] = await Promise.all(stack.tenants.map((t) => tenantById(stack, t.id))) as [Tenant, Tenant, Tenant];
   });
   after(async () => { await stack?.close(); });

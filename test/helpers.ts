@@ -35,12 +35,39 @@ export async function createTestDatabase(prefix = 't'): Promise<{ url: string; n
   };
 }
 
+/** The demo tenants, all in the pooled placement: for suites about RLS on the shared schema. */
+export const pooledDemoTenants: readonly FixtureTenant[] = demoTenants.map((t) => ({ ...t, isolation: 'pooled' }));
+
+/** Where a tenant's rows live, for ground truth read as the superuser (RLS does not apply). */
+export interface TenantStore {
+  readonly sql: Sql;
+  /** The qualified name of a tenant table in that place. */
+  table(name: string): string;
+}
+
+/** Drops a tenant's database or role if a crashed run left them (fixture ids are fixed). */
+async function dropPlacementOf(server: Sql, t: { id: string; isolation: string }): Promise<void> {
+  const hex = t.id.replace(/-/g, '');
+  try {
+    if (t.isolation === 'database') await server.unsafe(`drop database if exists tenant_${hex} with (force)`);
+    else if (t.isolation === 'schema') await server.unsafe(`drop role if exists t_${hex}`);
+  } catch (err) {
+    // Best effort: a role that still owns objects in a leaked database stays, and provisioning
+    // (idempotent) reuses it.
+    console.error(`test clean-up of ${t.isolation} tenant ${t.id}: ${(err as Error).message}`);
+  }
+}
+
 export interface TestStack {
   readonly tenantry: Tenantry;
   readonly app: FastifyInstance;
   readonly admin: Sql;
   readonly databaseUrl: string;
   readonly tenants: readonly FixtureTenant[];
+  /** Where the tenant's rows live (its placement), for superuser ground truth. */
+  storeOf(tenantId: string): Promise<TenantStore>;
+  /** Every place tenant rows live: the shared schema, each tenant schema, each tenant database. */
+  stores(): Promise<TenantStore[]>;
   /** A token for a demo user (by tenant slug and role). */
   token(slug: string, role?: 'owner' | 'admin' | 'agent'): Promise<string>;
   close(): Promise<void>;
@@ -48,6 +75,12 @@ export interface TestStack {
 
 /** A database, the toolkit on it, the demo fixtures and the helpdesk server (used via inject). */
 export async function startTestStack(overrides: Partial<TenantryOptions> = {}, tenants: readonly FixtureTenant[] = demoTenants): Promise<TestStack> {
+  const server = createPool(serverUrl(), { max: 1 });
+  try {
+    for (const t of tenants) await dropPlacementOf(server, t);
+  } finally {
+    await server.end();
+  }
   const db = await createTestDatabase();
   const tenantry = await Tenantry.start({
     databaseUrl: db.url,
@@ -60,8 +93,25 @@ export async function startTestStack(overrides: Partial<TenantryOptions> = {}, t
   const app = await buildServer({ tenantry, adminToken: ADMIN_TOKEN });
   const admin = createPool(db.url, { max: 2 });
   const tokens = new Map<string, string>();
+  const tenantDbs = new Map<string, Sql>();
+  const storeOf = async (tenantId: string): Promise<TenantStore> => {
+    const [row] = await admin.unsafe<{ isolation: string }[]>('select isolation from tenantry.tenants where id = $1', [tenantId]);
+    if (!row) throw new Error(`no tenant ${tenantId} in the catalog`);
+    const hex = tenantId.replace(/-/g, '');
+    if (row.isolation === 'schema') return { sql: admin, table: (n) => `"t_${hex}".${n}` };
+    if (row.isolation === 'database') {
+      let sql = tenantDbs.get(hex);
+      if (!sql) tenantDbs.set(hex, sql = createPool(withDatabase(serverUrl(), `tenant_${hex}`), { max: 1 }));
+      return { sql, table: (n) => `app.${n}` };
+    }
+    return { sql: admin, table: (n) => `app.${n}` };
+  };
   return {
-    tenantry, app, admin, databaseUrl: db.url, tenants,
+    tenantry, app, admin, databaseUrl: db.url, tenants, storeOf,
+    async stores() {
+      const placed = await admin.unsafe<{ id: string }[]>("select id from tenantry.tenants where isolation <> 'pooled' order by id");
+      return [{ sql: admin, table: (n: string) => `app.${n}` }, ...await Promise.all(placed.map((t) => storeOf(t.id)))];
+    },
     async token(slug, role = 'owner') {
       const key = `${slug}/${role}`;
       const cached = tokens.get(key);
@@ -75,23 +125,35 @@ export async function startTestStack(overrides: Partial<TenantryOptions> = {}, t
       return token;
     },
     async close() {
-      await app.close();
-      await tenantry.close();
+      // Best effort, step by step: a failure in one step must not leave the others undone.
+      const steps: [string, () => Promise<unknown>][] = [
+        ['app', () => app.close()],
+        ['tenantry', () => tenantry.close()],
+        ['tenant database pools', () => Promise.all([...tenantDbs.values()].map((s) => s.end()))],
+      ];
+      let placed: { id: string; isolation: string }[] = [];
+      steps.push(['catalog', async () => {
+        placed = await admin.unsafe<{ id: string; isolation: string }[]>("select id, isolation from tenantry.tenants where isolation <> 'pooled'");
+      }]);
+      steps.push(['admin pool', () => admin.end()], ['test database', () => db.drop()]);
       // Tenant databases and schema tenants' roles live outside the test database: remove them.
-      const placed = await admin.unsafe<{ id: string; isolation: string }[]>(
-        "select id, isolation from tenantry.tenants where isolation <> 'pooled'").catch(() => []);
-      await admin.end();
-      await db.drop();
-      const server = createPool(serverUrl(), { max: 1 });
-      try {
-        for (const t of placed) {
-          const hex = t.id.replace(/-/g, '');
-          if (t.isolation === 'database') await server.unsafe(`drop database if exists tenant_${hex} with (force)`);
-          else await server.unsafe(`drop role if exists t_${hex}`);
+      steps.push(['placements', async () => {
+        const server = createPool(serverUrl(), { max: 1 });
+        try {
+          for (const t of placed) await dropPlacementOf(server, t);
+        } finally {
+          await server.end();
         }
-      } finally {
-        await server.end();
+      }]);
+      const failures: string[] = [];
+      for (const [name, step] of steps) {
+        try {
+          await step();
+        } catch (err) {
+          failures.push(`${name}: ${(err as Error).message}`);
+        }
       }
+      if (failures.length) throw new Error(`test stack clean-up failed: ${failures.join('; ')}`);
     },
   };
 }

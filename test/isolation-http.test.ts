@@ -10,22 +10,35 @@
  *   superuser's ground truth), while the same calls by the owner succeed (positive controls).
  * - Identification (subdomain, X-Tenant slug/id, JWT alone, API key) agrees, and every conflict
  *   between sources is refused with its own code; suspension refuses and resume restores.
- * - Many tenants (pooled and schema placements) interleaved with random delays only see their rows.
+ * - Many tenants (all three placements) interleaved with random delays only see their rows.
+ *
+ * The tenants: the demo fixtures (acme pooled, globex schema, initech database) and one more
+ * tenant per placement, so every ordered pair of placements is tried, and each placement
+ * against itself. Ground truth is read as the superuser wherever the tenant's rows live.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
-import { demoTenants, fixtureId, type FixtureTenant } from '../app/fixtures.js';
+import { demoTenants, fixtureId, fixtureTenant, type FixtureTenant } from '../app/fixtures.js';
 import { encodeCursor } from '../app/pagination.js';
-import { tenantRole, tenantSchema } from '../src/index.js';
-import { createPool } from '../src/data/postgres-driver.js';
-import { ADMIN_TOKEN, serverUrl, startTestStack, type TestStack } from './helpers.js';
+import { ADMIN_TOKEN, startTestStack, type TestStack } from './helpers.js';
 
 const API = '/api/v1';
 const PROBLEM = 'application/problem+json; charset=utf-8';
 const [acme, globex, initech] = demoTenants as readonly [FixtureTenant, FixtureTenant, FixtureTenant];
+/** A second tenant in each placement, for the same-placement pairs. */
+const umbrella = fixtureTenant(4, 'umbrella', 'Umbrella', 'pro', 'pooled');
+const hooli = fixtureTenant(5, 'hooli', 'Hooli', 'business', 'schema');
+const stark = fixtureTenant(6, 'stark', 'Stark', 'enterprise', 'database');
+const fixtures = [acme, globex, initech, umbrella, hooli, stark] as const;
+/** Ordered pairs (self, other): every placement against every other, and against itself. */
+const pairs: readonly (readonly [FixtureTenant, FixtureTenant])[] = [
+  [acme, globex], [globex, acme], [acme, initech], [initech, acme], [globex, initech], [initech, globex],
+  [acme, umbrella], [umbrella, acme], [globex, hooli], [hooli, globex], [initech, stark], [stark, initech],
+];
+const label = (f: FixtureTenant) => `${f.slug} (${f.isolation})`;
 const statuses = ['open', 'pending', 'resolved', 'closed'] as const;
 
 interface Ticket {
@@ -129,23 +142,42 @@ async function assertLikeUnknown(make: (id: string) => Req, foreignId: string, s
   assert.deepEqual(observable(foreign), observable(missing), label);
 }
 
-/** The whole database as the superuser sees it (RLS does not apply to it). */
+/**
+ * The whole database as the superuser sees it (RLS does not apply): the rows of every place tenant
+ * rows live (shared schema, tenant schemas, tenant databases), the API keys and the catalog.
+ */
 async function world(): Promise<Record<string, string[]>> {
   const out: Record<string, string[]> = {};
+  const stores = await stack.stores();
   for (const table of ['users', 'tickets', 'comments']) {
-    const rows = await stack.admin.unsafe<{ j: string }[]>(`select to_jsonb(x)::text as j from app.${table} x order by tenant_id, id`);
-    out[table] = rows.map((r) => r.j);
+    const rows: { k: string; j: string }[] = [];
+    for (const s of stores) {
+      rows.push(...await s.sql.unsafe<{ k: string; j: string }[]>(
+        `select tenant_id::text || '/' || id::text as k, to_jsonb(x)::text as j from ${s.table(table)} x`));
+    }
+    out[table] = rows.sort((a, b) => a.k.localeCompare(b.k)).map((r) => r.j);
   }
   out.api_keys = (await stack.admin.unsafe<{ j: string }[]>('select to_jsonb(k)::text as j from tenantry.api_keys k order by id')).map((r) => r.j);
   out.tenants = (await stack.admin.unsafe<{ j: string }[]>('select to_jsonb(t)::text as j from tenantry.tenants t order by id')).map((r) => r.j);
   return out;
 }
 
-/** Ground truth: ids of a tenant's rows in the pooled schema, ascending. */
+/** Ground truth: ids of a tenant's rows where its placement keeps them, ascending. */
 async function idsOf(table: 'users' | 'tickets' | 'comments', tenantId: string, and = '', params: string[] = []): Promise<string[]> {
-  const rows = await stack.admin.unsafe<{ id: string }[]>(
-    `select id::text as id from app.${table} where tenant_id = $1 ${and} order by id`, [tenantId, ...params]);
+  const s = await stack.storeOf(tenantId);
+  const rows = await s.sql.unsafe<{ id: string }[]>(
+    `select id::text as id from ${s.table(table)} where tenant_id = $1 ${and} order by id`, [tenantId, ...params]);
   return rows.map((r) => r.id);
+}
+
+/** Every copy of row `id` in any place tenant rows live, with its tenant_id and requester (tickets). */
+async function copiesOf(table: 'users' | 'tickets', id: string): Promise<Record<string, unknown>[]> {
+  const out: Record<string, unknown>[] = [];
+  for (const s of await stack.stores()) {
+    out.push(...await s.sql.unsafe<Record<string, unknown>[]>(
+      `select tenant_id::text as tenant_id${table === 'tickets' ? ', requester_id' : ''} from ${s.table(table)} where id = $1`, [id]));
+  }
+  return out;
 }
 
 /** Follows next_cursor to the end; returns every row seen. */
@@ -170,8 +202,6 @@ const commentIdOf = (f: FixtureTenant) => fixtureId(tenantNumber(f), 3, 1);
 const jitter = () => sleep(Math.random() * 5);
 /** A word no fixture contains. */
 const nonsense = (n: number) => Array.from({ length: n }, () => 'qxzj'[Math.floor(Math.random() * 4)]).join('');
-/** Roles created by schema tenants: cluster-wide, so dropped after the test database. */
-const extraRoles: string[] = [];
 
 async function login(f: FixtureTenant, role: 'owner' | 'admin' | 'agent', via: Auth, password?: string): Promise<LightMyRequestResponse> {
   const u = f.users.find((x) => x.role === role)!;
@@ -197,20 +227,12 @@ async function viewOf(f: FixtureTenant): Promise<unknown> {
 }
 
 describe('tenant isolation over HTTP', () => {
-  before(async () => { stack = await startTestStack(); });
-  after(async () => {
-    await stack.close();
-    if (!extraRoles.length) return;
-    const sql = createPool(serverUrl(), { max: 1 });
-    try {
-      for (const r of extraRoles) await sql.unsafe(`drop role if exists "${r}"`);
-    } finally {
-      await sql.end();
-    }
-  });
+  // The stack drops every schema tenant's role and tenant database it created when it closes.
+  before(async () => { stack = await startTestStack({}, fixtures); });
+  after(async () => { await stack.close(); });
 
-  for (const [self, other] of [[acme, globex], [globex, acme]] as const) {
-    describe(`${self.slug} against ${other.slug}`, () => {
+  for (const [self, other] of pairs) {
+    describe(`${label(self)} against ${label(other)}`, () => {
       it(`GET /users/:id, /tickets/:id and /tickets/:id/comments on ${other.slug}'s ids answer exactly like an unknown id`, async () => {
         const otherToken = await stack.token(other.slug);
         for (const role of ['owner', 'admin', 'agent'] as const) {
@@ -371,8 +393,7 @@ describe('tenant isolation over HTTP', () => {
         const othersBefore = await otherWorld();
 
         const ticket = ok<Ticket>(await send({ method: 'POST', url: '/tickets', token, payload: { title: `[${self.name}] own write`, priority: 'high', assignee_id: agentUser.id } }), 201);
-        const [row] = await stack.admin.unsafe<{ tenant_id: string }[]>('select tenant_id::text as tenant_id from app.tickets where id = $1', [ticket.id]);
-        assert.equal(row?.tenant_id, self.id);
+        assert.deepEqual(await copiesOf('tickets', ticket.id), [{ tenant_id: self.id, requester_id: self.users[0]!.id }]);
         assert.equal(ok<Ticket>(await send({ url: `/tickets/${ticket.id}`, token })).title, `[${self.name}] own write`);
         const patched = ok<Ticket>(await send({ method: 'PATCH', url: `/tickets/${ticket.id}`, token, payload: { status: 'pending', assignee_id: null } }));
         assert.equal(patched.status, 'pending');
@@ -388,8 +409,7 @@ describe('tenant isolation over HTTP', () => {
 
         const email = `new-${randomUUID().slice(0, 8)}@${self.slug}.test`;
         const user = ok<User>(await send({ method: 'POST', url: '/users', token, payload: { email, name: 'New', password: 'new-user-password', role: 'agent' } }), 201);
-        const [urow] = await stack.admin.unsafe<{ tenant_id: string }[]>('select tenant_id::text as tenant_id from app.users where id = $1', [user.id]);
-        assert.equal(urow?.tenant_id, self.id);
+        assert.deepEqual(await copiesOf('users', user.id), [{ tenant_id: self.id }]);
         assert.equal(ok<User>(await send({ url: `/users/${user.id}`, token })).email, email);
         assert.equal(ok<User>(await send({ method: 'PATCH', url: `/users/${user.id}`, token, payload: { name: 'Renamed', role: 'admin' } })).role, 'admin');
         ok(await send({ method: 'DELETE', url: `/users/${user.id}`, token }), 204);
@@ -632,7 +652,7 @@ describe('tenant isolation over HTTP', () => {
   });
 
   describe('API keys', () => {
-    for (const [self, other] of [[acme, globex], [globex, acme]] as const) {
+    for (const [self, other] of pairs.slice(0, 6)) {
       it(`an API key of ${self.slug} works alone, only for ${self.slug}, is invisible to ${other.slug}, and stops working once revoked`, async () => {
         const token = await stack.token(self.slug);
         const otherToken = await stack.token(other.slug);
@@ -659,9 +679,7 @@ describe('tenant isolation over HTTP', () => {
           await assertLikeUnknown((id) => ({ ...auth, method: 'POST', url: `/tickets/${id}/comments`, payload: { body: 'via key' } }), other.tickets[0]!.id);
         }
         const viaKey = ok<Ticket>(await send({ method: 'POST', url: '/tickets', apiKey: key, payload: { title: `[${self.name}] via key` } }), 201);
-        const [row] = await stack.admin.unsafe<{ tenant_id: string; requester_id: string | null }[]>(
-          'select tenant_id::text as tenant_id, requester_id from app.tickets where id = $1', [viaKey.id]);
-        assert.deepEqual(row, { tenant_id: self.id, requester_id: null });
+        assert.deepEqual(await copiesOf('tickets', viaKey.id), [{ tenant_id: self.id, requester_id: null }]);
         ok(await send({ method: 'DELETE', url: `/tickets/${viaKey.id}`, apiKey: key }), 204);
 
         // On the other tenant's host or header, or together with the other tenant's JWT: refused.
@@ -694,30 +712,29 @@ describe('tenant isolation over HTTP', () => {
   });
 
   describe('interleaving', () => {
-    it('200 concurrent requests of 13 tenants (pooled and schema), with random delays, each see only their own rows', async () => {
+    it('200 concurrent requests of 16 tenants (all three placements), with random delays, each see only their own rows', async () => {
       interface Party { id: string; slug: string; name: string; isolation: string; token: string; apiKey: string; created: string[] }
       const parties: Party[] = [];
-      for (const f of demoTenants) {
+      for (const f of fixtures) {
         const token = await stack.token(f.slug);
-        parties.push({ id: f.id, slug: f.slug, name: f.name, isolation: 'pooled', token, apiKey: (await createKey(token, 'interleave')).key, created: [] });
+        parties.push({ id: f.id, slug: f.slug, name: f.name, isolation: f.isolation, token, apiKey: (await createKey(token, 'interleave')).key, created: [] });
       }
       const run = randomUUID().slice(0, 6);
-      // Ten more tenants through the admin API, each with its owner; three get their own schema.
+      // Ten more tenants through the admin API, each with its owner, in all three placements.
       await Promise.all(Array.from({ length: 10 }, async (_, i) => {
         const slug = `par${i}-${run}`;
-        const isolation = i % 3 === 2 ? 'schema' : 'pooled';
+        const isolation = (['pooled', 'schema', 'database'] as const)[i % 3]!;
         const res = await adminApi('POST', '/tenants', {
           slug, name: `Par ${i} ${run}`, isolation, owner: { email: `owner@${slug}.test`, password: `${slug}-password`, name: `Owner ${i}` },
         });
         const tenant = ok<{ id: string; slug: string; status: string; isolation: string }>(res, 201);
         assert.equal(tenant.status, 'active');
         assert.equal(tenant.isolation, isolation);
-        if (isolation === 'schema') extraRoles.push(tenantRole(tenant.id));
         const auth = ok<{ access_token: string }>(await send({ method: 'POST', url: '/auth/token', host: `${slug}.localhost`, payload: { email: `owner@${slug}.test`, password: `${slug}-password` } }));
         const token = auth.access_token;
         parties.push({ id: tenant.id, slug, name: `Par ${i} ${run}`, isolation, token, apiKey: (await createKey(token, 'interleave')).key, created: [] });
       }));
-      assert.equal(parties.length, 13);
+      assert.equal(parties.length, 16);
       const marker = (p: Party) => `[${p.name}]`;
       const byTicket = new Map<string, Party>();
 
@@ -789,31 +806,35 @@ describe('tenant isolation over HTTP', () => {
       // Ground truth, per placement, as the superuser sees it.
       const all = new Map<string, string>();
       for (const p of parties) {
-        const table = p.isolation === 'schema' ? `"${tenantSchema(p.id)}".tickets` : 'app.tickets';
-        const rows = await stack.admin.unsafe<{ id: string; tenant_id: string; title: string }[]>(
-          `select id::text as id, tenant_id::text as tenant_id, title from ${table} where title like '%concurrent%' and tenant_id = $1`, [p.id]);
+        const store = await stack.storeOf(p.id);
+        const inPlace = await store.sql.unsafe<{ id: string; tenant_id: string; title: string }[]>(
+          `select id::text as id, tenant_id::text as tenant_id, title from ${store.table('tickets')} where title like '%concurrent%'`);
+        // A tenant schema or database holds its tenant's rows only; the shared schema holds many.
+        if (p.isolation !== 'pooled') assert.ok(inPlace.every((r) => r.tenant_id === p.id), `${p.slug}'s ${p.isolation} holds rows of another tenant`);
+        const rows = inPlace.filter((r) => r.tenant_id === p.id);
         for (const r of rows) {
           assert.ok(r.title.startsWith(marker(p)), `${p.slug} holds ${r.title}`);
           assert.ok(!all.has(r.id));
           all.set(r.id, p.id);
         }
         assert.deepEqual(sorted(rows.map((r) => r.id)), sorted(p.created), p.slug);
-        const comments = await stack.admin.unsafe<{ n: number }[]>(
-          `select count(*)::int as n from ${p.isolation === 'schema' ? `"${tenantSchema(p.id)}".comments` : 'app.comments'} c
-           where tenant_id = $1 and ticket_id = any($2::uuid[])`, [p.id, p.created]);
+        const comments = await store.sql.unsafe<{ n: number }[]>(
+          `select count(*)::int as n from ${store.table('comments')} c where tenant_id = $1 and ticket_id = any($2::uuid[])`, [p.id, p.created]);
         assert.equal(comments[0]?.n, p.created.length);
         // And the tenant's own API lists exactly its rows.
         const listed = await walk<Ticket>('/tickets?q=concurrent', { token: p.token }, 7);
         assert.deepEqual(sorted(listed.map((t) => t.id)), sorted(p.created));
       }
       assert.equal(all.size, 200);
-      // Nothing of a schema tenant leaked into the shared schema, and the shared schema has no strays.
+      // Nothing of a schema or database tenant leaked into the shared schema: it has no strays.
       const [stray] = await stack.admin.unsafe<{ n: number }[]>(
         `select count(*)::int as n from app.tickets where title like '%concurrent%' and tenant_id <> all($1::uuid[])`,
         [parties.filter((p) => p.isolation === 'pooled').map((p) => p.id)]);
       assert.equal(stray?.n, 0);
-      const [pwned] = await stack.admin.unsafe<{ n: number }[]>(`select count(*)::int as n from app.tickets where title = 'pwned'`);
-      assert.equal(pwned?.n, 0);
+      for (const store of await stack.stores()) {
+        const [pwned] = await store.sql.unsafe<{ n: number }[]>(`select count(*)::int as n from ${store.table('tickets')} where title = 'pwned'`);
+        assert.equal(pwned?.n, 0);
+      }
     });
   });
 });

@@ -5,14 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startTestStack, type TestStack } from './helpers.js';
+import { pooledDemoTenants, startTestStack, type TestStack } from './helpers.js';
 import { probeAll, probeOwnerForce, probePolicyShape, probeReadIsolation, probeWithCheck } from './isolation-probes.js';
 
 const rls = 'tenantry_rls.current_tenant_id()';
 
 describe('isolation probes self-check', () => {
   let stack: TestStack;
-  before(async () => { stack = await startTestStack(); });
+  before(async () => { stack = await startTestStack({}, pooledDemoTenants); });
   after(async () => { await stack?.close(); });
 
   /** Puts app.tickets back exactly as migration 0001 made it. */

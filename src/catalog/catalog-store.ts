@@ -52,8 +52,11 @@ export class CatalogStore {
   readonly #sql: Sql;
   readonly #cache: LRUCache<string, Tenant>;
 
-  constructor(sql: Sql, cache: CatalogCacheOptions = { ttlMs: 5_000, max: 10_000 }) {
+  readonly #timeoutMs: number;
+
+  constructor(sql: Sql, cache: CatalogCacheOptions = { ttlMs: 5_000, max: 10_000 }, timeoutMs = 2_000) {
     this.#sql = sql;
+    this.#timeoutMs = timeoutMs;
     this.#cache = new LRUCache<string, Tenant>({ max: cache.max, ttl: cache.ttlMs });
   }
 
@@ -62,13 +65,29 @@ export class CatalogStore {
     return this.#sql.unsafe<T>(text, params as Params, { prepare: true });
   }
 
+  /**
+   * A read with a deadline: past it the request is answered 503 catalog_unavailable (the query is
+   * cancelled when the driver can, and its late answer is dropped).
+   */
   async #read<T>(fn: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const pending = fn();
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        (pending as { cancel?: () => unknown }).cancel?.();
+        reject(new CatalogUnavailableError(new Error(`the catalog did not answer within ${this.#timeoutMs} ms`)));
+      }, this.#timeoutMs);
+    });
+    pending.catch(() => {});
     try {
-      return await fn();
+      return await Promise.race([pending, deadline]);
     } catch (err) {
+      if (err instanceof CatalogUnavailableError) throw err;
       // Bad data (class 22) is the caller's fault; anything else is an outage, never a "not found".
       if (sqlState(err)?.startsWith('22')) throw new TenantryError('validation_failed', 'a value is not valid', undefined, { cause: err });
       throw new CatalogUnavailableError(err);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

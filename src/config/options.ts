@@ -43,6 +43,11 @@ export interface TenantryOptions {
   };
   /** Catalog cache: entries kept and their lifetime in milliseconds. */
   readonly catalogCache: { readonly max: number; readonly ttlMs: number };
+  /**
+   * A catalog read that has not answered after this many milliseconds is an outage (503
+   * catalog_unavailable): a locked table or a server that stopped answering must not hang requests.
+   */
+  readonly catalogTimeoutMs: number;
   /** Secrets were generated because none was configured (development only). */
   readonly generated: readonly string[];
 }
@@ -137,6 +142,7 @@ export function loadOptions(explicit: Partial<TenantryOptions> & { databaseUrl: 
       max: 10_000,
       ttlMs: int(env, 'TENANTRY_CATALOG_CACHE_TTL_MS', 5_000, 0, 3_600_000),
     }),
+    catalogTimeoutMs: explicit.catalogTimeoutMs ?? int(env, 'TENANTRY_CATALOG_TIMEOUT_MS', 2_000, 50, 60_000),
     generated: Object.freeze(generated),
   });
 }

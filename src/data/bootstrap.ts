@@ -39,7 +39,29 @@ export interface RolePasswords { readonly app: string; readonly platform: string
  * them and none locks the others out.
  */
 export async function ensureRoles(admin: Sql, passwords?: RolePasswords): Promise<RolePasswords> {
-  // CREATE ROLE is cluster-wide and races between concurrent bootstraps: serialize them.
+  // Roles are cluster-wide but advisory locks are per database: bootstraps of two databases of
+  // one server can still ALTER the same role at the same moment, and PostgreSQL refuses the
+  // second with "tuple concurrently updated" (XX000). The transaction changed nothing then, so
+  // it is run again after a short random pause.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await ensureRolesOnce(admin, passwords);
+    } catch (err) {
+      if (attempt >= 8 || !isRoleRace(err)) throw err;
+      await new Promise((r) => setTimeout(r, 20 * attempt + Math.random() * 50 * attempt));
+    }
+  }
+}
+
+function isRoleRace(err: unknown): boolean {
+  const e = err as { code?: string; message?: string; constraint_name?: string };
+  return (e?.code === 'XX000' && /tuple concurrently (updated|deleted)/.test(e.message ?? ''))
+    // Two first bootstraps both found the role missing and both created it.
+    || (e?.code === '23505' && /pg_authid/.test(`${e.constraint_name ?? ''} ${e.message ?? ''}`));
+}
+
+async function ensureRolesOnce(admin: Sql, passwords?: RolePasswords): Promise<RolePasswords> {
+  // CREATE ROLE races between concurrent bootstraps of one database: serialize them.
   return admin.begin(async (tx) => {
     await tx.unsafe(`select pg_advisory_xact_lock(hashtext('tenantry.bootstrap'))`);
     for (const [role, login] of [[roles.owner, false], [roles.app, true], [roles.platform, true]] as const) {

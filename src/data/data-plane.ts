@@ -50,13 +50,12 @@ export class DataPlane {
     const { conn, prelude, release } = await this.#acquire(tenant);
     try {
       const settled = await Promise.allSettled([
-        conn.unsafe('begin', [], PREPARED),
-        conn.unsafe(prelude.text, prelude.params as Params, PREPARED),
+        conn.unsafe(prelude.open),
         conn.unsafe(text, params as Params, PREPARED),
-        conn.unsafe('commit', [], PREPARED),
+        conn.unsafe('commit'),
       ]);
       for (const r of settled) if (r.status === 'rejected') throw mapError(r.reason);
-      return (settled[2] as PromiseFulfilledResult<unknown>).value as T[];
+      return (settled[1] as PromiseFulfilledResult<unknown>).value as T[];
     } finally {
       release();
     }
@@ -73,7 +72,7 @@ export class DataPlane {
     // Once the transaction ends the connection goes back to the pool and may serve another
     // tenant: a handle kept past that point (a timer, an un-awaited helper) must not reach it.
     let open = true;
-    const ready = Promise.all([conn.unsafe('begin', [], PREPARED), conn.unsafe(prelude.text, prelude.params as Params, PREPARED)]);
+    const ready = conn.unsafe(prelude.open);
     ready.catch(() => {});
     const tx: TenantTransaction = {
       query: async <R extends Row>(text: string, params: readonly unknown[] = []) => {
@@ -92,11 +91,11 @@ export class DataPlane {
       await ready;
       if (failed) throw new TenantryError('internal_error', 'a statement failed inside the transaction');
       open = false;
-      await conn.unsafe('commit', [], PREPARED);
+      await conn.unsafe('commit');
       return result;
     } catch (err) {
       open = false;
-      await conn.unsafe('rollback', [], PREPARED).catch(() => {});
+      await conn.unsafe('rollback').catch(() => {});
       throw mapError(err);
     } finally {
       open = false;
