@@ -18,7 +18,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { Tenantry } from '../src/index.js';
 import { createPool } from '../src/data/postgres-driver.js';
-
 import { JWT_SECRET, ROLE_PASSWORD, migrationsDir, projectRoot } from './common.js';
 import { demoTenants, openBenchDatabase, seedBench, serverVersion, ticketIds } from './database.js';
 import { driverModes, runDriverPair, type DriverPhase, type DriverResult } from './driver.js';

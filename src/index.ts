@@ -27,7 +27,7 @@ export { loadMigrations, type MigrationFile } from './migrate/migration-files.js
 export { startEmbeddedPostgres, attachOrStartEmbedded, type EmbeddedServer } from './embedded/embedded-postgres.js';
 export { migrateAll, type MigrateOptions, type MigrationRun, type TargetRunResult } from './migrate/orchestrator.js';
 export { auditAll, type AuditReport } from './migrate/check.js';
-export { auditTables, auditRole, auditRoutinesAndViews, schemaShape, diffShapes, type Finding } from './migrate/audit.js';
+export { auditTables, auditTablesOf, auditRole, auditRolesOf, auditRoutinesAndViews, auditRoutinesAndViewsOf, schemaShape, schemaShapes, diffShapes, type AuditScope, type RoleScope, type Finding } from './migrate/audit.js';
 export { listTargets, type MigrationTarget } from './migrate/targets.js';
 export { bootstrapDatabase } from './data/bootstrap.js';
 export { createPool, type Sql } from './data/postgres-driver.js';

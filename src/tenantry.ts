@@ -58,6 +58,8 @@ export class Tenantry {
   readonly #admin: Sql;
   readonly #platformPool: Sql;
   readonly #unsubscribe: () => void;
+  /** Stops following catalog change notifications (see CatalogStore.follow). */
+  #unfollow: () => Promise<void> = async () => {};
 
   private constructor(options: TenantryOptions, passwords: RolePasswords, admin: Sql, platformPool: Sql, appPool: Sql) {
     this.options = options;
@@ -116,7 +118,11 @@ export class Tenantry {
       { max: options.catalogPoolMax, applicationName: 'tenantry-catalog' });
     const appPool = createPool(withCredentials(options.databaseUrl, roles.app, passwords.app),
       { max: options.poolMax, applicationName: 'tenantry-app' });
-    return new Tenantry(options, passwords, admin, platformPool, appPool);
+    const tenantry = new Tenantry(options, passwords, admin, platformPool, appPool);
+    // Without notifications (a pooler in transaction mode drops LISTEN) the cache TTL still bounds
+    // how long another process's change goes unseen.
+    tenantry.#unfollow = await tenantry.catalog.follow().catch(() => async () => {});
+    return tenantry;
   }
 
   /** Applies catalog migrations and the tenant migrations of the pooled schema. */
@@ -168,7 +174,15 @@ export class Tenantry {
 
   /** Applies pending tenant migrations to every target (see migrateAll). */
   async migrateAll(opts: MigrateOptions = {}): Promise<MigrationRun> {
-    return migrateAll(this.#admin, this.options.databaseUrl, await loadMigrations(this.options.migrationsDir), opts);
+    const files = await loadMigrations(this.options.migrationsDir);
+    // A pool of its own, one connection per target in flight plus one for the run itself: the
+    // shared admin pool is small and serves provisioning meanwhile.
+    const pool = createPool(this.options.databaseUrl, { max: Math.min(Math.max(1, opts.concurrency ?? 4), 100) + 1, applicationName: 'tenantry-migrate' });
+    try {
+      return await migrateAll(pool, this.options.databaseUrl, files, opts);
+    } finally {
+      await pool.end({ timeout: 5 });
+    }
   }
 
   /** The isolation and drift audit of every target (`tenantry check`). */
@@ -183,6 +197,7 @@ export class Tenantry {
 
   async close(): Promise<void> {
     this.#unsubscribe();
+    await this.#unfollow().catch(() => {});
     await Promise.all([this.db.close(), this.#platformPool.end({ timeout: 5 }), this.#admin.end({ timeout: 5 })]);
   }
 }

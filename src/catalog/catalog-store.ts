@@ -42,6 +42,8 @@ function toTenant(r: TenantRow): Tenant {
   });
 }
 
+/** Channel of the catalog's change notifications (see migrations/0002_catalog_notify.sql). */
+const CHANNEL = 'tenantry_catalog';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
@@ -58,6 +60,20 @@ export class CatalogStore {
     this.#sql = sql;
     this.#timeoutMs = timeoutMs;
     this.#cache = new LRUCache<string, Tenant>({ max: cache.max, ttl: cache.ttlMs });
+  }
+
+  /**
+   * Follows `tenantry_catalog` notifications (catalog migration 0002): a change to a tenant or its
+   * domains, made by any process, drops that tenant from this cache at once. Whenever the
+   * listening connection is (re)established, notifications may have been missed, so the whole
+   * cache is dropped; the TTL stays as the safety net if the connection cannot come back.
+   */
+  async follow(): Promise<() => Promise<void>> {
+    const { unlisten } = await this.#sql.listen(CHANNEL, (payload) => {
+      if (UUID.test(payload)) this.invalidate({ id: payload.toLowerCase(), slug: '' });
+      else this.#cache.clear();
+    }, () => this.#cache.clear());
+    return unlisten;
   }
 
   /** A prepared statement (see DataPlane: unprepared ones cost an extra round trip). */
@@ -100,7 +116,7 @@ export class CatalogStore {
   /** Drops a tenant from this process's cache (after suspend, resume, or any change). */
   invalidate(tenant: Pick<Tenant, 'id' | 'slug'>): void {
     this.#cache.delete(`id:${tenant.id}`);
-    this.#cache.delete(`slug:${tenant.slug}`);
+    if (tenant.slug) this.#cache.delete(`slug:${tenant.slug}`);
     for (const [key, value] of this.#cache.entries()) if (value.id === tenant.id) this.#cache.delete(key);
   }
 

@@ -41,7 +41,10 @@ export interface TenantryOptions {
     /** Close a tenant pool after this many idle seconds. */
     readonly idleSeconds: number;
   };
-  /** Catalog cache: entries kept and their lifetime in milliseconds. */
+  /**
+   * Catalog cache: entries kept and their lifetime in milliseconds. Changes are also pushed to
+   * every process (LISTEN/NOTIFY), so the lifetime only bounds staleness when that channel is down.
+   */
   readonly catalogCache: { readonly max: number; readonly ttlMs: number };
   /**
    * A catalog read that has not answered after this many milliseconds is an outage (503
@@ -140,7 +143,7 @@ export function loadOptions(explicit: Partial<TenantryOptions> & { databaseUrl: 
     }),
     catalogCache: Object.freeze(explicit.catalogCache ?? {
       max: 10_000,
-      ttlMs: int(env, 'TENANTRY_CATALOG_CACHE_TTL_MS', 5_000, 0, 3_600_000),
+      ttlMs: int(env, 'TENANTRY_CATALOG_CACHE_TTL_MS', 30_000, 0, 3_600_000),
     }),
     catalogTimeoutMs: explicit.catalogTimeoutMs ?? int(env, 'TENANTRY_CATALOG_TIMEOUT_MS', 2_000, 50, 60_000),
     generated: Object.freeze(generated),

@@ -12,6 +12,21 @@ type Query = Pick<Sql, 'unsafe'>;
 
 const LEDGER = 'tenantry_migrations';
 
+/** A schema to audit, and the target its findings are reported under. */
+export interface AuditScope {
+  readonly schema: string;
+  readonly target: string;
+}
+
+/**
+ * The catalog queries below each take every schema of a database at once (`nspname = any($1)`):
+ * pg_class has no index that leads with the namespace, so a query per schema would scan it once
+ * per tenant, and an audit of n schema tenants would cost n².
+ */
+function targetsBySchema(scopes: readonly AuditScope[]): Map<string, string> {
+  return new Map(scopes.map((s) => [s.schema, s.target]));
+}
+
 /**
  * The table rules, for one schema: every table has `tenant_id uuid NOT NULL`, RLS enabled and
  * forced, policies covering every command with USING and WITH CHECK (neither a constant true), and
@@ -19,30 +34,43 @@ const LEDGER = 'tenantry_migrations';
  * migration that adds a table breaking them is rolled back on that target.
  */
 export async function auditTables(sql: Query, schema: string, target: string): Promise<Finding[]> {
+  return auditTablesOf(sql, [{ schema, target }]);
+}
+
+/** auditTables for many schemas of one database, in two catalog queries. */
+export async function auditTablesOf(sql: Query, scopes: readonly AuditScope[]): Promise<Finding[]> {
+  const targetOf = targetsBySchema(scopes);
+  const names = [...targetOf.keys()];
   const findings: Finding[] = [];
-  const add = (check: string, object: string, message: string) => findings.push({ target, check, object, message });
   const tables = await sql.unsafe<{
-    name: string; rls: boolean; force: boolean; tenant_type: string | null; tenant_notnull: boolean | null; tenant_index: boolean;
+    schema: string; name: string; rls: boolean; force: boolean; tenant_type: string | null; tenant_notnull: boolean | null; tenant_index: boolean;
   }[]>(`
-    select c.relname as name, c.relrowsecurity as rls, c.relforcerowsecurity as force,
+    select n.nspname as schema, c.relname as name, c.relrowsecurity as rls, c.relforcerowsecurity as force,
       format_type(a.atttypid, a.atttypmod) as tenant_type, a.attnotnull as tenant_notnull,
       exists (select 1 from pg_index i where i.indrelid = c.oid and a.attnum is not null and i.indkey[0] = a.attnum) as tenant_index
     from pg_class c
     join pg_namespace n on n.oid = c.relnamespace
     left join pg_attribute a on a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped
-    where n.nspname = $1 and c.relkind in ('r', 'p') and c.relname <> $2
-    order by c.relname`, [schema, LEDGER]);
-  const policies = await sql.unsafe<{ table: string; name: string; cmd: string; qual: string | null; with_check: string | null; permissive: string }[]>(`
-    select tablename as table, policyname as name, cmd, qual, with_check, permissive
-    from pg_policies where schemaname = $1`, [schema]);
+    where n.nspname = any($1::text[]) and c.relkind in ('r', 'p') and c.relname <> $2
+    order by n.nspname, c.relname`, [names, LEDGER]);
+  const policies = await sql.unsafe<{ schema: string; table: string; name: string; cmd: string; qual: string | null; with_check: string | null; permissive: string }[]>(`
+    select schemaname as schema, tablename as table, policyname as name, cmd, qual, with_check, permissive
+    from pg_policies where schemaname = any($1::text[])`, [names]);
+  const policiesOf = new Map<string, (typeof policies)[number][]>();
+  for (const p of policies) {
+    const key = `${p.schema}\0${p.table}`;
+    policiesOf.set(key, [...(policiesOf.get(key) ?? []), p]);
+  }
   for (const t of tables) {
+    const target = targetOf.get(t.schema)!;
+    const add = (check: string, object: string, message: string) => findings.push({ target, check, object, message });
     if (t.tenant_type === null) { add('tenant_id', t.name, 'has no tenant_id column'); continue; }
     if (t.tenant_type !== 'uuid') add('tenant_id', t.name, `tenant_id is ${t.tenant_type}, not uuid`);
     if (!t.tenant_notnull) add('tenant_id', t.name, 'tenant_id is nullable');
     if (!t.rls) add('rls_enabled', t.name, 'row level security is not enabled');
     if (!t.force) add('rls_forced', t.name, 'row level security is not forced (the owner bypasses it)');
     if (!t.tenant_index) add('tenant_index', t.name, 'no index leads with tenant_id');
-    const own = policies.filter((p) => p.table === t.name && p.permissive === 'PERMISSIVE');
+    const own = (policiesOf.get(`${t.schema}\0${t.name}`) ?? []).filter((p) => p.permissive === 'PERMISSIVE');
     const covers = (cmd: string) => own.filter((p) => p.cmd === cmd || p.cmd === 'ALL');
     const trivial = (expr: string | null) => expr === null || /^\(?\s*true\s*\)?$/i.test(expr.trim());
     for (const cmd of ['SELECT', 'INSERT', 'UPDATE', 'DELETE']) {
@@ -64,19 +92,32 @@ export async function auditTables(sql: Query, schema: string, target: string): P
  * pinned search_path, and views that run with their owner's rights (no security_invoker).
  */
 export async function auditRoutinesAndViews(sql: Query, schema: string, target: string): Promise<Finding[]> {
+  return auditRoutinesAndViewsOf(sql, [{ schema, target }]);
+}
+
+/** auditRoutinesAndViews for many schemas of one database. */
+export async function auditRoutinesAndViewsOf(sql: Query, scopes: readonly AuditScope[]): Promise<Finding[]> {
+  const targetOf = targetsBySchema(scopes);
+  const names = [...targetOf.keys()];
   const findings: Finding[] = [];
-  const fns = await sql.unsafe<{ name: string }[]>(`
-    select p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' as name
+  const fns = await sql.unsafe<{ schema: string; name: string }[]>(`
+    select n.nspname as schema, p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' as name
     from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-    where n.nspname = $1 and p.prosecdef
-      and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) c where c like 'search\\_path=%')`, [schema]);
-  for (const f of fns) findings.push({ target, check: 'security_definer', object: f.name, message: 'SECURITY DEFINER function without a pinned search_path' });
-  const views = await sql.unsafe<{ name: string }[]>(`
-    select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
-    where n.nspname = $1 and c.relkind in ('v', 'm')
-      and not coalesce('security_invoker=true' = any(c.reloptions) or 'security_invoker=on' = any(c.reloptions), false)`, [schema]);
-  for (const v of views) findings.push({ target, check: 'view_security_invoker', object: v.name, message: 'view without security_invoker bypasses RLS of its tables' });
+    where n.nspname = any($1::text[]) and p.prosecdef
+      and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) c where c like 'search\\_path=%')`, [names]);
+  for (const f of fns) findings.push({ target: targetOf.get(f.schema)!, check: 'security_definer', object: f.name, message: 'SECURITY DEFINER function without a pinned search_path' });
+  const views = await sql.unsafe<{ schema: string; name: string }[]>(`
+    select n.nspname as schema, c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = any($1::text[]) and c.relkind in ('v', 'm')
+      and not coalesce('security_invoker=true' = any(c.reloptions) or 'security_invoker=on' = any(c.reloptions), false)`, [names]);
+  for (const v of views) findings.push({ target: targetOf.get(v.schema)!, check: 'view_security_invoker', object: v.name, message: 'view without security_invoker bypasses RLS of its tables' });
   return findings;
+}
+
+/** A runtime role to audit, and the target its findings are reported under. */
+export interface RoleScope {
+  readonly role: string;
+  readonly target: string;
 }
 
 /**
@@ -84,64 +125,100 @@ export async function auditRoutinesAndViews(sql: Query, schema: string, target: 
  * nowhere (database, any schema, temporary tables).
  */
 export async function auditRole(sql: Query, role: string, target: string): Promise<Finding[]> {
+  return auditRolesOf(sql, [{ role, target }]);
+}
+
+/** auditRole for many roles, in three catalog queries. */
+export async function auditRolesOf(sql: Query, scopes: readonly RoleScope[]): Promise<Finding[]> {
+  if (!scopes.length) return [];
   const findings: Finding[] = [];
-  const add = (check: string, message: string) => findings.push({ target, check, object: role, message });
-  const [r] = await sql.unsafe<{ super: boolean; bypass: boolean; createdb: boolean; createrole: boolean; db_create: boolean; temp: boolean }[]>(`
-    select rolsuper as super, rolbypassrls as bypass, rolcreatedb as createdb, rolcreaterole as createrole,
-      has_database_privilege($1, current_database(), 'CREATE') as db_create,
-      has_database_privilege($1, current_database(), 'TEMP') as temp
-    from pg_roles where rolname = $1`, [role]);
-  if (!r) { add('runtime_role', 'role does not exist'); return findings; }
-  if (r.super) add('runtime_role', 'is superuser');
-  if (r.bypass) add('runtime_role', 'has BYPASSRLS');
-  if (r.createdb || r.createrole) add('runtime_role', 'can create databases or roles');
-  if (r.db_create) add('runtime_role_create', 'can CREATE schemas in the database');
-  if (r.temp) add('runtime_role_create', 'can create temporary tables');
-  const schemas = await sql.unsafe<{ name: string }[]>(`
-    select nspname as name from pg_namespace
-    where nspname not like 'pg\\_%' and nspname <> 'information_schema' and has_schema_privilege($1, oid, 'CREATE')`, [role]);
-  for (const s of schemas) add('runtime_role_create', `can CREATE in schema ${s.name}`);
-  const owned = await sql.unsafe<{ name: string }[]>(`
-    select n.nspname || '.' || c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
-    where c.relowner = (select oid from pg_roles where rolname = $1) limit 20`, [role]);
-  for (const o of owned) add('runtime_role_owner', `owns ${o.name}`);
+  const names = scopes.map((s) => s.role);
+  const rows = await sql.unsafe<{ role: string; super: boolean; bypass: boolean; createdb: boolean; createrole: boolean; db_create: boolean; temp: boolean }[]>(`
+    select rolname as role, rolsuper as super, rolbypassrls as bypass, rolcreatedb as createdb, rolcreaterole as createrole,
+      has_database_privilege(oid, current_database(), 'CREATE') as db_create,
+      has_database_privilege(oid, current_database(), 'TEMP') as temp
+    from pg_roles where rolname = any($1::text[])`, [names]);
+  // A schema a role can CREATE in: one it owns or is a member of the owner of, or whose ACL
+  // grants CREATE to it, to a role it belongs to, or to PUBLIC. has_schema_privilege answers that
+  // exactly; the pre-filter keeps it to schemas where the answer can be yes for a non-superuser
+  // (an ACL with a CREATE grant, or an owner that is not a superuser).
+  const creatable = await sql.unsafe<{ role: string; schema: string }[]>(`
+    select r.rolname as role, n.nspname as schema
+    from pg_namespace n
+    join pg_roles o on o.oid = n.nspowner
+    cross join pg_roles r
+    where r.rolname = any($1::text[])
+      and n.nspname not like 'pg\\_%' and n.nspname <> 'information_schema'
+      and (not o.rolsuper or exists (select 1 from aclexplode(n.nspacl) x where x.privilege_type = 'CREATE'))
+      and has_schema_privilege(r.oid, n.oid, 'CREATE')`, [names]);
+  const owned = await sql.unsafe<{ role: string; name: string }[]>(`
+    select r.rolname as role, n.nspname || '.' || c.relname as name
+    from pg_class c join pg_namespace n on n.oid = c.relnamespace join pg_roles r on r.oid = c.relowner
+    where r.rolname = any($1::text[])`, [names]);
+  for (const { role, target } of scopes) {
+    const add = (check: string, message: string) => findings.push({ target, check, object: role, message });
+    const r = rows.find((x) => x.role === role);
+    if (!r) { add('runtime_role', 'role does not exist'); continue; }
+    if (r.super) add('runtime_role', 'is superuser');
+    if (r.bypass) add('runtime_role', 'has BYPASSRLS');
+    if (r.createdb || r.createrole) add('runtime_role', 'can create databases or roles');
+    if (r.db_create) add('runtime_role_create', 'can CREATE schemas in the database');
+    if (r.temp) add('runtime_role_create', 'can create temporary tables');
+    for (const s of creatable) if (s.role === role) add('runtime_role_create', `can CREATE in schema ${s.schema}`);
+    for (const o of owned.filter((x) => x.role === role).slice(0, 20)) add('runtime_role_owner', `owns ${o.name}`);
+  }
   return findings;
 }
 
 /**
- * The shape of a schema as sorted lines (columns, constraints, indexes, policies, RLS flags),
- * printed with the schema itself on the search path so that names compare across targets.
+ * The shape of a schema as sorted lines (columns, constraints, indexes, policies, RLS flags), with
+ * the schema's own name taken out of qualified names so that shapes compare across targets.
  */
 export async function schemaShape(sql: Sql, schema: string): Promise<string[]> {
+  return (await schemaShapes(sql, [schema])).get(schema) ?? [];
+}
+
+/** schemaShape for many schemas of one database, in one catalog query. */
+export async function schemaShapes(sql: Sql, names: readonly string[]): Promise<Map<string, string[]>> {
   return sql.begin(async (tx) => {
-    await tx.unsafe(`select set_config('search_path', $1, true)`, [`"${schema}"`]);
-    const rows = await tx.unsafe<{ line: string }[]>(`
-      select 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+    // Nothing but pg_catalog on the search path: every name outside it prints qualified, the
+    // same way for every target, and the target's own qualification is stripped below.
+    await tx.unsafe(`select set_config('search_path', 'pg_catalog', true)`);
+    const rows = await tx.unsafe<{ schema: string; line: string }[]>(`
+      select n.nspname as schema, 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
              || case when a.attnotnull then ' not null' else '' end
              || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '') as line
       from pg_class c join pg_namespace n on n.oid = c.relnamespace
       join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
       left join pg_attrdef d on d.adrelid = c.oid and d.adnum = a.attnum
-      where n.nspname = $1 and c.relkind in ('r', 'p', 'v', 'm') and c.relname <> $2
+      where n.nspname = any($1::text[]) and c.relkind in ('r', 'p', 'v', 'm') and c.relname <> $2
       union all
-      select 'constraint ' || c.relname || '.' || k.conname || ' ' || pg_get_constraintdef(k.oid)
+      select n.nspname, 'constraint ' || c.relname || '.' || k.conname || ' ' || pg_get_constraintdef(k.oid)
       from pg_constraint k join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace
-      where n.nspname = $1 and c.relname <> $2
+      where n.nspname = any($1::text[]) and c.relname <> $2
       union all
-      -- pg_get_indexdef always qualifies the table: strip this target's schema name.
-      select 'index ' || replace(pg_get_indexdef(i.indexrelid), ' ON ' || quote_ident($1) || '.', ' ON ')
+      select n.nspname, 'index ' || pg_get_indexdef(i.indexrelid)
       from pg_index i join pg_class c on c.oid = i.indrelid join pg_namespace n on n.oid = c.relnamespace
-      where n.nspname = $1 and c.relname <> $2
+      where n.nspname = any($1::text[]) and c.relname <> $2
       union all
-      select 'policy ' || tablename || '.' || policyname || ' ' || cmd || ' ' || permissive
+      select schemaname, 'policy ' || tablename || '.' || policyname || ' ' || cmd || ' ' || permissive
              || ' using ' || coalesce(qual, '-') || ' check ' || coalesce(with_check, '-')
-      from pg_policies where schemaname = $1
+      from pg_policies where schemaname = any($1::text[])
       union all
-      select 'rls ' || c.relname || ' ' || c.relrowsecurity || ' ' || c.relforcerowsecurity
+      select n.nspname, 'rls ' || c.relname || ' ' || c.relrowsecurity || ' ' || c.relforcerowsecurity
       from pg_class c join pg_namespace n on n.oid = c.relnamespace
-      where n.nspname = $1 and c.relkind in ('r', 'p') and c.relname <> $2`, [schema, LEDGER]);
-    return rows.map((r) => r.line).sort();
+      where n.nspname = any($1::text[]) and c.relkind in ('r', 'p') and c.relname <> $2`, [[...names], LEDGER]);
+    const out = new Map<string, string[]>(names.map((n) => [n, []]));
+    for (const r of rows) out.get(r.schema)?.push(unqualify(r.line, r.schema));
+    for (const lines of out.values()) lines.sort();
+    return out;
   });
+}
+
+/** Removes `schema.` and `"schema".` qualifications of the schema's own objects from a line. */
+function unqualify(line: string, schema: string): string {
+  const quoted = `"${schema.replace(/"/g, '""')}".`;
+  return line.split(quoted).join('').split(new RegExp(`(?<![A-Za-z0-9_$".])${schema.replace(/[$]/g, '\\$')}\\.`)).join('');
 }
 
 /** Lines of `shape` missing from or extra to `reference`, as drift findings. */

@@ -1,6 +1,6 @@
 import { roles, schemas } from '../data/bootstrap.js';
 import { createPool, type Sql } from '../data/postgres-driver.js';
-import { auditRole, auditRoutinesAndViews, auditTables, diffShapes, schemaShape, type Finding } from './audit.js';
+import { auditRolesOf, auditRoutinesAndViewsOf, auditTablesOf, diffShapes, schemaShape, schemaShapes, type Finding } from './audit.js';
 import { listTargets, type MigrationTarget } from './targets.js';
 
 export interface AuditReport {
@@ -23,27 +23,48 @@ export async function withTargetSql<T>(admin: Sql, adminUrl: string, target: Mig
 /**
  * `tenantry check`: the isolation and drift audit of every target. Each target's tables, functions,
  * views and runtime role are checked, and its shape is compared with the reference — the pooled
- * schema of the control database.
+ * schema of the control database. Targets that share a database (the pooled schema and every
+ * tenant schema) are audited together, a few catalog queries for all of them; tenant databases
+ * one by one, `concurrency` at a time.
  */
 export async function auditAll(admin: Sql, adminUrl: string, opts: { concurrency?: number; targets?: readonly MigrationTarget[] } = {}): Promise<AuditReport> {
   const targets = opts.targets ?? (await listTargets(admin, adminUrl));
   const reference = await schemaShape(admin, schemas.pooled);
   const findings: Finding[] = [];
-  findings.push(...await auditRole(admin, roles.app, 'database:control'));
-  findings.push(...await auditRoutinesAndViews(admin, schemas.rls, 'database:control'));
-  const queue = [...targets];
+  findings.push(...await auditRolesOf(admin, [{ role: roles.app, target: 'database:control' }]));
+  findings.push(...await auditRoutinesAndViewsOf(admin, [{ schema: schemas.rls, target: 'database:control' }]));
+  const byDatabase = new Map<string, MigrationTarget[]>();
+  for (const t of targets) byDatabase.set(t.databaseUrl, [...(byDatabase.get(t.databaseUrl) ?? []), t]);
+  // Big databases first, so that a thousand schema tenants do not wait behind the tenant databases.
+  const queue = [...byDatabase.values()].sort((a, b) => b.length - a.length);
   const worker = async () => {
-    for (let t = queue.shift(); t; t = queue.shift()) {
-      const target = t;
-      const found = await withTargetSql(admin, adminUrl, target, async (sql) => [
-        ...await auditTables(sql, target.schema, target.id),
-        ...await auditRoutinesAndViews(sql, target.schema, target.id),
-        ...(target.runtimeRole !== roles.app || target.databaseUrl !== adminUrl ? await auditRole(sql, target.runtimeRole, target.id) : []),
-        ...diffShapes(reference, await schemaShape(sql, target.schema), target.id),
-      ]).catch((err: Error) => [{ target: target.id, check: 'reachable', object: target.id, message: err.message }]);
+    for (let group = queue.shift(); group; group = queue.shift()) {
+      const batch = group;
+      const found = await withTargetSql(admin, adminUrl, batch[0]!, (sql) => auditDatabase(sql, batch, reference, adminUrl))
+        .catch((err: Error) => batch.map((t) => ({ target: t.id, check: 'reachable', object: t.id, message: err.message })));
       findings.push(...found);
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 4) }, worker));
+  const order = new Map(targets.map((t, i) => [t.id, i]));
+  findings.sort((a, b) => (order.get(a.target) ?? -1) - (order.get(b.target) ?? -1));
   return { ok: findings.length === 0, targets: targets.length, findings };
+}
+
+/** Audits the targets of one database, a chunk of schemas at a time. */
+async function auditDatabase(sql: Sql, group: readonly MigrationTarget[], reference: readonly string[], adminUrl: string): Promise<Finding[]> {
+  const findings: Finding[] = [];
+  for (let i = 0; i < group.length; i += 500) {
+    const chunk = group.slice(i, i + 500);
+    const scopes = chunk.map((t) => ({ schema: t.schema, target: t.id }));
+    findings.push(...await auditTablesOf(sql, scopes));
+    findings.push(...await auditRoutinesAndViewsOf(sql, scopes));
+    // The control database's tenantry_app was audited once above.
+    findings.push(...await auditRolesOf(sql, chunk
+      .filter((t) => t.runtimeRole !== roles.app || t.databaseUrl !== adminUrl)
+      .map((t) => ({ role: t.runtimeRole, target: t.id }))));
+    const shapes = await schemaShapes(sql, chunk.map((t) => t.schema));
+    for (const t of chunk) findings.push(...diffShapes(reference, shapes.get(t.schema) ?? [], t.id));
+  }
+  return findings;
 }
