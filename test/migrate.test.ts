@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,7 +17,7 @@ import {
 } from '../src/index.js';
 import { createPool, ident, withCredentials, withDatabase, type Sql } from '../src/data/postgres-driver.js';
 import { createTestDatabase, ROLE_PASSWORD, serverUrl } from './helpers.js';
-import { createPlatform, fixtures, runCli, type Platform } from './fixtures/platform.js';
+import { cliEnv, createPlatform, fixtures, repoRoot, runCli, type Platform } from './fixtures/platform.js';
 
 const STEPS = fixtures('migrations-steps');
 const SLOW = fixtures('migrations-slow');
@@ -409,6 +410,35 @@ describe('tenantry migrate is resumable after a kill', () => {
       assert.equal(c!.n, 1, t.id);
       assert.equal(await p.hasColumn(t, 'tickets', 'tags'), true, t.id);
     }
+  });
+});
+
+describe('tenantry migrate on a terminal', () => {
+  let p: Platform;
+  before(async () => { p = await createPlatform(['schema', 'schema', 'database'], 'tty'); });
+  after(async () => { await p?.close(); });
+
+  it('draws a progress bar and ends with a result table on a terminal; piped, it writes JSON lines', async () => {
+    const targets = await p.targets();
+    // script(1) gives the command a pseudo-terminal, as an operator's shell would.
+    const command = ['node', 'bin/tenantry.js', 'migrate', '--migrations', SLOW].map((a) => `'${a}'`).join(' ');
+    const tty = spawnSync('script', ['-qec', command, '/dev/null'], { cwd: repoRoot, env: cliEnv(p.url), encoding: 'utf8', timeout: 120_000 });
+    assert.equal(tty.status, 0, tty.stdout + tty.stderr);
+    const out = tty.stdout;
+    const bars = [...out.matchAll(/\r\[([#.]{30})\] (\d+)\/(\d+) {2}failed (\d+)/g)];
+    assert.equal(bars.length, targets.length, out);
+    assert.deepEqual(bars.map((m) => Number(m[2])), targets.map((_, i) => i + 1));
+    assert.ok(bars.every((m) => Number(m[3]) === targets.length && m[4] === '0'));
+    assert.equal(bars.at(-1)![1], '#'.repeat(30));
+    const table = out.split(/\r?\n/);
+    for (const t of targets) assert.ok(table.some((l) => l.startsWith(t.id) && /\sapplied\s/.test(l)), `${t.id} applied, in ${out}`);
+    assert.doesNotMatch(out, /"event":/);
+    // The same command piped: JSON lines, no bar.
+    const piped = await runCli(['migrate', '--migrations', SLOW], p.url);
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.doesNotMatch(piped.stdout + piped.stderr, /\r\[/);
+    assert.equal(piped.lines.filter((l) => l.event === 'target').length, targets.length);
+    assert.ok(piped.lines.filter((l) => l.event === 'target').every((l) => l.status === 'up_to_date'));
   });
 });
 

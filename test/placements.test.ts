@@ -305,6 +305,23 @@ describe('schema placement specifics', () => {
     assert.equal((await runWithTenant(B(), () => db().query(`select id from ${tenantSchema(B().id)}.tickets`))).length, 3);
   });
 
+  it('self-check: with B\'s schema granted to A by mistake the permission wall falls, and RLS still hides B\'s rows', async () => {
+    const [a, b] = [tenantRole(A().id), tenantSchema(B().id)];
+    const table = `${b}.tickets`;
+    await stack.admin.unsafe(`grant usage on schema ${b} to ${a}; grant select on ${table} to ${a}`);
+    try {
+      // The check of the test above goes red: no 42501 any more ...
+      const rows = await runWithTenant(A(), () => db().query(`select * from ${table}`));
+      // ... and the second wall holds: B's rows carry B's tenant_id, RLS filters them out.
+      deepEqual(rows, []);
+      const [all] = await stack.admin.unsafe<{ n: number }[]>(`select count(*)::int as n from ${table}`);
+      assert.equal(all?.n, 3);
+    } finally {
+      await stack.admin.unsafe(`revoke select on ${table} from ${a}; revoke usage on schema ${b} from ${a}`);
+    }
+    await rejectsWithState(runWithTenant(A(), () => db().query(`select * from ${table}`)), '42501', 'after the revoke');
+  });
+
   it('search_path is exactly the tenant\'s schema: no public, no app', async () => {
     const rows = await runWithTenant(A(), () => db().query<{ search_path: string }>('show search_path'));
     deepEqual(rows, [{ search_path: tenantSchema(A().id) }]);
