@@ -80,6 +80,6 @@ export type CreateTenantBody = Static<typeof CreateTenantBody>;
 
 export const TenantListQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
-  cursor: Type.Optional(Type.String({ format: 'uuid' })),
+  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
 }, strict);
 export type TenantListQuery = Static<typeof TenantListQuery>;

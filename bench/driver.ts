@@ -2,15 +2,15 @@
  * Driver-level pair, in-process: what one tenant-scoped read costs against an unscoped read,
  * with the HTTP stack out of the picture.
  *
- *   a  scoped      tenantry.db.query() inside runWithTenant, as shipped: BEGIN, set_config,
- *                  SELECT and COMMIT issued together on a reserved connection, role tenantry_app (RLS)
+ *   a  scoped      tenantry.db.query() inside runWithTenant, as shipped: BEGIN, set_config, the SELECT
+ *                  and COMMIT (prepared) written together on a reserved connection, role
+ *                  tenantry_app (RLS): one round trip
  *   b  unscoped    the superuser pool, `where tenant_id = $1 and id = $2`, one prepared statement
  *                  (what postgres.js's sql`...` template does), no transaction, no RLS: the baseline
- *   c  naive       the same four driver calls as a, each awaited before the next
- *   d  hand-piped  the same four driver calls as a, issued together, without tenantry
- *                  (a/d is the library's own overhead: async context, placement lookup, error mapping)
- *   e  prepared    d with { prepare: true } on each call: the four statements really travel in one
- *                  write (see the note on round trips in BENCHMARKS.md)
+ *   c  naive       BEGIN, set_config, SELECT, COMMIT (prepared), each awaited before the next:
+ *                  four round trips, what a transaction-local context costs without pipelining
+ *   d  hand-piped  the same four prepared statements as c, issued together, without tenantry
+ *                  (a/d is the library's own cost: async context, placement lookup, error mapping)
  *
  * Before the timed phases, each mode runs a few operations sequentially while the client's socket
  * writes are counted: with one operation in flight, writes per operation = round trips.
@@ -21,17 +21,17 @@ import { createPool, withCredentials, type Params } from '../src/data/postgres-d
 import { ROLE_PASSWORD, TICKET_COLUMNS } from './common.js';
 import { median, percentileSorted, round, sortedCopy } from './stats.js';
 
-export const driverModes = ['a', 'b', 'c', 'd', 'e'] as const;
+export const driverModes = ['a', 'b', 'c', 'd'] as const;
 export type DriverMode = (typeof driverModes)[number];
 export const driverModeNames: Record<DriverMode, string> = {
   a: 'a scoped, tenantry.db.query',
   b: 'b unscoped superuser (baseline)',
-  c: 'c naive scoped, awaited one by one',
-  d: 'd hand-pipelined, same calls as a',
-  e: 'e hand-pipelined, prepare: true',
+  c: 'c naive scoped, 4 round trips',
+  d: 'd hand-pipelined, 4 prepared',
 };
 
 type Op = (id: string) => Promise<number>;
+const PREPARED = { prepare: true } as const;
 
 export interface DriverSettings {
   readonly concurrency: number;
@@ -111,8 +111,8 @@ export async function runDriverPair(tenantry: Tenantry, benchUrl: string, tenant
       const conn = await app.reserve();
       try {
         await conn.unsafe('begin');
-        await conn.unsafe(prelude.text, preludeParams);
-        const rows = await conn.unsafe(scopedSql, [id]);
+        await conn.unsafe(prelude.text, preludeParams, PREPARED);
+        const rows = await conn.unsafe(scopedSql, [id], PREPARED);
         await conn.unsafe('commit');
         return rows.length;
       } catch (err) {
@@ -126,19 +126,8 @@ export async function runDriverPair(tenantry: Tenantry, benchUrl: string, tenant
       const conn = await app.reserve();
       try {
         const [, , rows] = await Promise.all([
-          conn.unsafe('begin'), conn.unsafe(prelude.text, preludeParams), conn.unsafe(scopedSql, [id]), conn.unsafe('commit'),
-        ]);
-        return rows.length;
-      } finally {
-        conn.release();
-      }
-    },
-    e: async (id) => {
-      const conn = await app.reserve();
-      try {
-        const [, , rows] = await Promise.all([
-          conn.unsafe('begin'), conn.unsafe(prelude.text, preludeParams, { prepare: true }),
-          conn.unsafe(scopedSql, [id], { prepare: true }), conn.unsafe('commit'),
+          conn.unsafe('begin'), conn.unsafe(prelude.text, preludeParams, PREPARED),
+          conn.unsafe(scopedSql, [id], PREPARED), conn.unsafe('commit'),
         ]);
         return rows.length;
       } finally {

@@ -246,6 +246,24 @@ describe('bearer tokens, roles and the admin API (HS256 server)', () => {
       assert.ok((ok.json() as { data: { slug: string }[] }).data.some((t) => t.slug === 'acme'));
     });
 
+    it('GET /tenants pages with an opaque cursor through every tenant, in id order, once each', async () => {
+      const ids = (await stack.admin.unsafe<{ id: string }[]>('select id::text as id from tenantry.tenants order by id')).map((r) => r.id);
+      assert.ok(ids.length >= 2);
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      for (let pages = 0; pages <= ids.length; pages++) {
+        const res = await adminReq('GET', `/tenants?limit=1${cursor ? `&cursor=${cursor}` : ''}`, good);
+        assert.equal(res.statusCode, 200, res.body);
+        const body = res.json() as { data: { id: string }[]; next_cursor: string | null };
+        seen.push(...body.data.map((t) => t.id));
+        cursor = body.next_cursor;
+        if (!cursor) break;
+        assert.ok(!ids.includes(cursor), 'the cursor is opaque, not a raw id');
+      }
+      assert.deepEqual(seen, ids);
+      assertProblem(await adminReq('GET', `/tenants?cursor=${ids[0]}`, good), 400, 'invalid_cursor', 'a raw id');
+    });
+
     it('400: reserved and malformed slugs, nothing created', async () => {
       const before = await tenantCount();
       for (const slug of ['www', 'api', 'admin', 'Acme', 'ACME', 'ab', '-abc', 'abc-', 'a--b', 'ab_c', 'a.bc', 'x'.repeat(64), '']) {

@@ -227,8 +227,8 @@ const cases: Case[] = [
   ...bodyShapes('create tenant', 'POST', '/admin/api/tenants', 'admin', validTenant),
 
   // GET /admin/api/tenants (its cursor is a tenant id, so a bad one is a validation error)
-  ...pageQuery('list tenants', '/admin/api/tenants', 'admin', 'validation_failed', 500),
-  { name: 'list tenants: cursor is a urn:uuid', method: 'GET', url: `/admin/api/tenants?cursor=${encodeURIComponent(`urn:uuid:${acme.id}`)}`, who: 'admin', status: 400, code: 'validation_failed' },
+  ...pageQuery('list tenants', '/admin/api/tenants', 'admin', 'invalid_cursor', 500),
+  { name: 'list tenants: cursor is a urn:uuid', method: 'GET', url: `/admin/api/tenants?cursor=${encodeURIComponent(`urn:uuid:${acme.id}`)}`, who: 'admin', status: 400, code: 'invalid_cursor' },
 
   // GET /admin/api/tenants/:id, suspend, resume
   ...badIds('show tenant', 'GET', '/admin/api/tenants/:id', 'admin'),

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { v7 as uuidv7 } from 'uuid';
 import { TenantryError, hashPassword, withPlatformScope, type Tenant, type Tenantry } from '../../src/index.js';
 import { CreateTenantBody, IdParams, TenantListQuery } from '../schemas.js';
+import { decodeCursor, page } from '../pagination.js';
 
 export function tenantJson(t: Tenant) {
   return {
@@ -45,9 +46,10 @@ export async function adminRoutes(app: FastifyInstance, opts: { tenantry: Tenant
 
   app.get<{ Querystring: TenantListQuery }>('/tenants', { schema: { querystring: TenantListQuery } }, async (request) => {
     const { limit, cursor } = request.query;
-    const rows = await scoped('list tenants', () => tenantry.catalog.list({ limit: limit + 1, after: cursor }));
-    const data = rows.slice(0, limit);
-    return { data: data.map(tenantJson), next_cursor: rows.length > limit ? data[data.length - 1]!.id : null };
+    const after = decodeCursor(cursor);
+    const rows = await scoped('list tenants', () => tenantry.catalog.list({ limit: limit + 1, after }));
+    const { data, next_cursor } = page(rows, limit);
+    return { data: data.map(tenantJson), next_cursor };
   });
 
   app.get<{ Params: IdParams }>('/tenants/:id', { schema: { params: IdParams } }, async (request) => {

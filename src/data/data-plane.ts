@@ -50,12 +50,13 @@ export class DataPlane {
     const { conn, prelude, release } = await this.#acquire(tenant);
     try {
       const settled = await Promise.allSettled([
-        conn.unsafe(prelude.open),
+        conn.unsafe('begin', [], PREPARED),
+        conn.unsafe(prelude.text, prelude.params as Params, PREPARED),
         conn.unsafe(text, params as Params, PREPARED),
-        conn.unsafe('commit'),
+        conn.unsafe('commit', [], PREPARED),
       ]);
       for (const r of settled) if (r.status === 'rejected') throw mapError(r.reason);
-      return (settled[1] as PromiseFulfilledResult<unknown>).value as T[];
+      return (settled[2] as PromiseFulfilledResult<unknown>).value as T[];
     } finally {
       release();
     }
@@ -72,7 +73,7 @@ export class DataPlane {
     // Once the transaction ends the connection goes back to the pool and may serve another
     // tenant: a handle kept past that point (a timer, an un-awaited helper) must not reach it.
     let open = true;
-    const ready = conn.unsafe(prelude.open);
+    const ready = Promise.all([conn.unsafe('begin', [], PREPARED), conn.unsafe(prelude.text, prelude.params as Params, PREPARED)]);
     ready.catch(() => {});
     const tx: TenantTransaction = {
       query: async <R extends Row>(text: string, params: readonly unknown[] = []) => {
@@ -91,11 +92,11 @@ export class DataPlane {
       await ready;
       if (failed) throw new TenantryError('internal_error', 'a statement failed inside the transaction');
       open = false;
-      await conn.unsafe('commit');
+      await conn.unsafe('commit', [], PREPARED);
       return result;
     } catch (err) {
       open = false;
-      await conn.unsafe('rollback').catch(() => {});
+      await conn.unsafe('rollback', [], PREPARED).catch(() => {});
       throw mapError(err);
     } finally {
       open = false;
