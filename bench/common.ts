@@ -19,6 +19,7 @@ export const TICKET_COLUMNS = 'id, title, description, status, priority, request
 
 /** Application names, so the orchestrator can find each side's PostgreSQL backends. */
 export const BARE_APPLICATION_NAME = 'bench-bare';
+export const BARE_RLS_APPLICATION_NAME = 'bench-bare-rls';
 
 /** Messages from a server process to the orchestrator (over the fork() IPC channel). */
 export type ServerMessage =
@@ -32,6 +33,7 @@ export type OrchestratorMessage = { type: 'cpu' } | { type: 'stop' };
 export interface ServerEnv {
   BENCH_DB_URL: string;
   BENCH_POOL: string;
+  BENCH_BARE_MODE?: string;
 }
 
 export function envOf(name: keyof ServerEnv): string {

@@ -8,12 +8,13 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import type { Sql } from '../src/data/postgres-driver.js';
-import { BARE_APPLICATION_NAME, projectRoot, type OrchestratorMessage, type ServerMessage } from './common.js';
+import { BARE_APPLICATION_NAME, BARE_RLS_APPLICATION_NAME, projectRoot, type OrchestratorMessage, type ServerMessage } from './common.js';
 import { median, ratio, round } from './stats.js';
 
-export type Side = 'tenantry' | 'bare';
+export type Side = 'tenantry' | 'bare-rls' | 'bare';
 export const sideNames: Record<Side, string> = {
   tenantry: 'tenantry (helpdesk, JWT, RLS)',
+  'bare-rls': 'bare-rls (Fastify, RLS tx by hand)',
   bare: 'bare (Fastify + superuser pool)',
 };
 
@@ -310,3 +311,4 @@ export async function runHttpPair(targets: readonly HttpTarget[], settings: Http
 // one's add next to nothing (a catalog refresh every few seconds).
 export const tenantryPgApplications = ['tenantry-app', 'tenantry-catalog', 'tenantry-admin'] as const;
 export const barePgApplications = [BARE_APPLICATION_NAME] as const;
+export const bareRlsPgApplications = [BARE_RLS_APPLICATION_NAME] as const;

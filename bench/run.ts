@@ -22,7 +22,7 @@ import { JWT_SECRET, ROLE_PASSWORD, migrationsDir, projectRoot } from './common.
 import { demoTenants, openBenchDatabase, seedBench, serverVersion, ticketIds } from './database.js';
 import { driverModes, runDriverPair, type DriverPhase, type DriverResult } from './driver.js';
 import {
-  BackendCpu, ServerProcess, barePgApplications, runHttpPair, sideNames, tenantryPgApplications,
+  BackendCpu, ServerProcess, barePgApplications, bareRlsPgApplications, runHttpPair, sideNames, tenantryPgApplications,
   type HttpResult, type HttpSideSummary, type HttpTarget, type Side,
 } from './http.js';
 import { fmt, ratio, round, table } from './stats.js';
@@ -154,10 +154,11 @@ async function main(): Promise<number> {
   let http: HttpResult | undefined;
   if (only !== 'driver') {
     const serverEnv = { BENCH_DB_URL: db.url, BENCH_POOL: String(settings.http.pool) };
-    log('http: starting the two server processes');
-    const [tServer, bServer] = await Promise.all([
+    log('http: starting the three server processes');
+    const [tServer, rServer, bServer] = await Promise.all([
       ServerProcess.start('tenantry', 'bench/server-tenantry.ts', serverEnv, onCleanup),
-      ServerProcess.start('bare', 'bench/server-bare.ts', serverEnv, onCleanup),
+      ServerProcess.start('bare-rls', 'bench/server-bare.ts', { ...serverEnv, BENCH_BARE_MODE: 'rls' }, onCleanup),
+      ServerProcess.start('bare', 'bench/server-bare.ts', { ...serverEnv, BENCH_BARE_MODE: 'plain' }, onCleanup),
     ]);
     const owner = tenant0.users.find((u) => u.role === 'owner')!;
     const token = await login(tServer.port, tenant0.slug, owner.email, owner.password);
@@ -166,9 +167,10 @@ async function main(): Promise<number> {
     // All answer the same row for the same id (and accept the JWT) before any load.
     for (const id of ids.slice(0, 3)) {
       const b = await getJson(`http://127.0.0.1:${bServer.port}/tickets/${id}`, bHeaders);
-      for (const s of [tServer]) {
-        if (!s) continue;
-        const a = await getJson(`http://127.0.0.1:${s.port}/api/v1/tickets/${id}`, tHeaders);
+      for (const s of [tServer, rServer]) {
+        const a = s === tServer
+          ? await getJson(`http://127.0.0.1:${s.port}/api/v1/tickets/${id}`, tHeaders)
+          : await getJson(`http://127.0.0.1:${s.port}/tickets/${id}`, bHeaders);
         if (a.id !== id || JSON.stringify(a) !== JSON.stringify(b)) {
           throw new Error(`${s.side} and bare disagree on ticket ${id}:\n  ${s.side} ${JSON.stringify(a)}\n  bare ${JSON.stringify(b)}`);
         }
@@ -180,11 +182,13 @@ async function main(): Promise<number> {
     const tenantryRequests = ids.map((id) => ({ method: 'GET', path: `/api/v1/tickets/${id}`, headers: tHeaders }));
     const targets: HttpTarget[] = [
       { side: 'tenantry', server: tServer, pgApplications: tenantryPgApplications, requests: tenantryRequests },
+      { side: 'bare-rls', server: rServer, pgApplications: bareRlsPgApplications,
+        requests: ids.map((id) => ({ method: 'GET', path: `/tickets/${id}`, headers: bHeaders })) },
       { side: 'bare', server: bServer, pgApplications: barePgApplications,
         requests: ids.map((id) => ({ method: 'GET', path: `/tickets/${id}`, headers: bHeaders })) },
     ];
     http = await runHttpPair(targets, settings.http, pgCpu, log);
-    await Promise.all([tServer.stop(), bServer.stop()]);
+    await Promise.all([tServer.stop(), rServer.stop(), bServer.stop()]);
   }
 
   const result = {
@@ -246,6 +250,14 @@ function report(r: Report): string {
       out.push(`throughput ratio ${label}: ${v.throughputRatio.toFixed(3)}${side === 'tenantry' ? ` (target >= ${HTTP_TARGET})` : ''}; ` +
         `per round ${v.perRoundRatios.map((x) => x.toFixed(3)).join(', ')}; CPU per request: server ${v.serverCpuRatio.toFixed(2)}×` +
         (v.pgCpuRatio === undefined ? '' : `, PostgreSQL ${v.pgCpuRatio.toFixed(2)}×`));
+    }
+    const tn = h.sides.tenantry;
+    const br = h.sides['bare-rls'];
+    if (tn && br) {
+      out.push(`throughput ratio tenantry/bare-rls (the toolkit's HTTP layer): ${ratio(tn.medianRps, br.medianRps).toFixed(3)}; ` +
+        `CPU per request: server ${ratio(tn.medianServerCpuUsPerReq, br.medianServerCpuUsPerReq).toFixed(2)}×` +
+        (tn.medianPgCpuUsPerReq === undefined || br.medianPgCpuUsPerReq === undefined ? ''
+          : `, PostgreSQL ${ratio(tn.medianPgCpuUsPerReq, br.medianPgCpuUsPerReq).toFixed(2)}×`));
     }
     out.push('', table(['round', 'side', 'req/s', 'p50 ms', 'p99 ms', 'server µs/req', 'PG µs/req', 'loadgen CPU %'],
       h.rounds.map((x) => [String(x.round), x.side, fmt(x.rps), fmt(x.latencyP50Ms), fmt(x.latencyP99Ms), fmt(x.serverCpuUsPerReq, 1),
