@@ -14,6 +14,9 @@
  *      i.e. a catalog-only change), so each run applies exactly one migration to every target.
  *      The admin pool is sized concurrency + 1, as `tenantry migrate --concurrency N` does.
  *      "apply" is until the last target reported, "audit" the auditAll() that migrateAll runs after.
+ *      Then kill and resume: the next migration through the CLI (`node bin/tenantry.js migrate
+ *      --concurrency 4 --json`), SIGKILLed once a third of the targets reported, then run again to
+ *      the end; the second run must apply exactly what the first did not.
  *   3. random-tenant read: the real helpdesk (child process) under autocannon, GET
  *      /api/v1/tickets/:id (a) for one schema tenant, (b) uniformly at random over S schema tenants
  *      (JWT per tenant, signed with the server's secret); rounds alternate a, b, a, b, ... Besides
@@ -35,7 +38,7 @@
  * (BENCH_PARTS=1,2,3,4, BENCH_SCHEMA_TENANTS=1000, BENCH_PROVISION_TENANTS=30, BENCH_COLD_TENANTS=100,
  * BENCH_MIGRATE_CONCURRENCY=4,8, BENCH_DURATION=6, BENCH_ROUNDS=3, BENCH_CONNECTIONS=16, ...).
  */
-import { fork, type ChildProcess, execFileSync } from 'node:child_process';
+import { fork, spawn, type ChildProcess, execFileSync } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -45,7 +48,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  Tenantry, TokenService, loadMigrations, migrateAll, startEmbeddedPostgres, withPlatformScope,
+  Tenantry, TokenService, listTargets, loadMigrations, migrateAll, startEmbeddedPostgres, withPlatformScope,
   tenantDatabase, tenantRole, type Isolation, type MigrationRun,
 } from '../src/index.js';
 import { createPool, ident, withDatabase } from '../src/data/postgres-driver.js';
@@ -652,6 +655,111 @@ async function runMigration(tenantry: Tenantry, url: string, migrationsDir: stri
   return out;
 }
 
+interface KilledRunResult {
+  migration: string;
+  targets: number;
+  concurrency: number;
+  killedAfterReported: number;
+  migratedAtKill: number;
+  firstRunSeconds: number;
+  secondRunSeconds: number;
+  secondRunExitCode: number | null;
+  secondRunCounts: Record<string, number>;
+  allMigratedAfter: boolean;
+}
+
+/** Runs `node bin/tenantry.js migrate ... --json`; SIGKILLs it once `killAfter` targets reported. */
+function runCliMigrate(url: string, dir: string, concurrency: number, killAfter: number | null) {
+  return new Promise<{ code: number | null; signal: string | null; reported: number; summary: Record<string, unknown> | null; seconds: number }>((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, ['bin/tenantry.js', 'migrate', '--concurrency', String(concurrency), '--json', '--migrations', dir], {
+      cwd: projectRoot,
+      env: { ...process.env, DATABASE_URL: url, TENANTRY_DB_ROLE_PASSWORD: ROLE_PASSWORD, TENANTRY_JWT_SECRET: JWT_SECRET, NODE_OPTIONS: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let reported = 0;
+    let summary: Record<string, unknown> | null = null;
+    let pending = '';
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      pending += d.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        if (line.includes('"event":"target"')) reported++;
+        if (line.includes('"event":"summary"')) summary = JSON.parse(line) as Record<string, unknown>;
+        if (killAfter !== null && reported >= killAfter && child.exitCode === null) child.kill('SIGKILL');
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (code !== 0 && signal !== 'SIGKILL') log(`  tenantry migrate exited ${code}: ${stderr.slice(-500)}`);
+      resolve({ code, signal, reported, summary, seconds: (performance.now() - t0) / 1000 });
+    });
+  });
+}
+
+/** How many targets have `version` in their ledger (superuser, one query per database). */
+async function countMigrated(url: string, version: number): Promise<number> {
+  const su = createPool(url, { max: 1, applicationName: 'bench-count' });
+  try {
+    const targets = await listTargets(su, url);
+    const inControl = targets.filter((t) => t.databaseUrl === url).map((t) => t.schema);
+    const [row] = await su.unsafe<{ n: number }[]>(`
+      select count(*)::int as n from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where c.relname = 'tenantry_migrations' and n.nspname = any($1::text[])
+        and (xpath('/row/n/text()', query_to_xml(format('select count(*) as n from %I.tenantry_migrations where version = %s', n.nspname, $2::int), false, true, '')))[1]::text::int > 0`,
+      [inControl, version]);
+    return row?.n ?? 0;
+  } finally {
+    await su.end();
+  }
+}
+
+/**
+ * `tenantry migrate` across every target, killed with SIGKILL part-way, then run again: the second
+ * run must apply exactly what the first did not, and leave every target migrated.
+ */
+async function runKilledMigration(url: string, migrationsDir: string, step: number, concurrency: number, expectedTargets: number): Promise<KilledRunResult> {
+  const added = addedColumns[step];
+  if (!added) throw new Error(`no added-column migration #${step + 2} is defined (too many migration runs)`);
+  await writeFile(path.join(migrationsDir, added.file), added.sql);
+  const version = Number(added.file.slice(0, 4));
+  const killAfter = Math.floor(expectedTargets / 3);
+  log(`kill and resume: tenantry migrate --concurrency ${concurrency} (${added.file}), SIGKILL after ${killAfter} of ${expectedTargets} targets reported ...`);
+  const first = await runCliMigrate(url, migrationsDir, concurrency, killAfter);
+  if (first.signal !== 'SIGKILL') throw new Error(`the first run ended by itself (code ${first.code}) before it was killed`);
+  // The killed runner's transactions roll back once the server notices the closed sockets.
+  const su = createPool(url, { max: 1, applicationName: 'bench-watch' });
+  try {
+    for (const deadline = Date.now() + 30_000; ;) {
+      const [r] = await su.unsafe<{ n: number }[]>("select count(*)::int as n from pg_stat_activity where application_name = 'tenantry-migrate'");
+      if (!r?.n) break;
+      if (Date.now() > deadline) throw new Error('the killed run still has sessions after 30 s');
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  } finally {
+    await su.end();
+  }
+  const migratedAtKill = await countMigrated(url, version);
+  log(`  killed after ${first.reported} targets reported (${fmt(first.seconds, 1)} s); ${migratedAtKill} targets hold ${added.file}`);
+  const second = await runCliMigrate(url, migrationsDir, concurrency, null);
+  const counts = ((second.summary as { counts?: Record<string, number> } | null)?.counts) ?? {};
+  const after = await countMigrated(url, version);
+  const result: KilledRunResult = {
+    migration: added.file, targets: expectedTargets, concurrency, killedAfterReported: first.reported, migratedAtKill,
+    firstRunSeconds: round(first.seconds, 2), secondRunSeconds: round(second.seconds, 2), secondRunExitCode: second.code,
+    secondRunCounts: counts, allMigratedAfter: after === expectedTargets,
+  };
+  log(`  second run: exit ${second.code}, ${fmt(second.seconds, 1)} s, counts ${JSON.stringify(counts)}; ${after}/${expectedTargets} targets migrated`);
+  if (second.code !== 0 || after !== expectedTargets || counts.applied !== expectedTargets - migratedAtKill || counts.up_to_date !== migratedAtKill
+    || migratedAtKill < first.reported || migratedAtKill >= expectedTargets) {
+    throw new Error(`kill and resume did not add up: ${JSON.stringify(result)}`);
+  }
+  return result;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Part 3: one tenant vs many, under load
 
@@ -912,8 +1020,10 @@ async function main(): Promise<void> {
       let step = 0;
       for (const c of [1, ...settings.migrate.concurrency]) runs.push(await runMigration(tenantry, db.url, migrationsDir, step++, c, expected, false));
       if (settings.migrate.viaTenantry) runs.push(await runMigration(tenantry, db.url, migrationsDir, step++, settings.migrate.viaTenantry, expected, true));
+      const killed = await runKilledMigration(db.url, migrationsDir, step++, 4, expected);
       const base = runs[0]!;
       results.migration = {
+        killedAndResumed: killed,
         reset: 'each run adds the next migration to the same source (0002 at c=1, 0003 at c=4, 0004 at c=8, ...); every run applies exactly one catalog-only added-column migration to every target',
         runs: runs.map((r) => ({ ...r, speedupVsC1: round(base.totalSeconds / r.totalSeconds, 2), applySpeedupVsC1: round(base.applySeconds / r.applySeconds, 2) })),
       };
@@ -964,6 +1074,12 @@ function report(r: Record<string, any>): void {
     out.push(table(['run', 'migration', 'total s', 'apply s', 'audit s', 'targets/s', 'speed-up', 'apply speed-up', 'target p50 ms', 'applied', 'audit'],
       r.migration.runs.map((x: any) => [x.label, x.migration, fmt(x.totalSeconds, 1), fmt(x.applySeconds, 1), fmt(x.auditSeconds, 1), fmt(x.targetsPerSecond, 1),
         `${fmt(x.speedupVsC1, 2)}x`, `${fmt(x.applySpeedupVsC1, 2)}x`, fmt(x.targetMs.p50, 0), `${x.counts.applied}/${x.targets}`, x.auditOk ? 'ok' : 'FAILED'])));
+    const k = r.migration.killedAndResumed;
+    if (k) {
+      out.push(`tenantry migrate --concurrency ${k.concurrency} (${k.migration}) SIGKILLed after ${k.killedAfterReported} targets reported (${fmt(k.firstRunSeconds, 1)} s): ` +
+        `${k.migratedAtKill} held the migration; the second run (exit ${k.secondRunExitCode}, ${fmt(k.secondRunSeconds, 1)} s) applied ${k.secondRunCounts.applied}, ` +
+        `found ${k.secondRunCounts.up_to_date} up to date; all ${k.targets} migrated: ${k.allMigratedAfter ? 'yes' : 'NO'}`);
+    }
   }
   if (r.randomTenantRead) {
     const h = r.randomTenantRead;
