@@ -1,4 +1,4 @@
-import { Tenantry, startEmbeddedPostgres } from '../src/index.js';
+import { Tenantry, loadOptions, startEmbeddedPostgres } from '../src/index.js';
 import { loadAppConfig } from './config.js';
 import { demoTenants, seedDemoTenants } from './fixtures.js';
 import { buildServer } from './server.js';
@@ -7,6 +7,9 @@ import { migrationsDir } from './paths.js';
 
 async function main(): Promise<void> {
   const config = loadAppConfig();
+  // Every option is checked before anything starts: a missing secret in production or a bad value
+  // stops here, naming the variable, without a database having been touched.
+  const early = loadOptions({ databaseUrl: config.databaseUrl ?? 'postgres://embedded', migrationsDir });
   let databaseUrl = config.databaseUrl;
   let stopEmbedded: (() => Promise<void>) | undefined;
   if (!databaseUrl) {
@@ -15,7 +18,8 @@ async function main(): Promise<void> {
     databaseUrl = embedded.url;
     stopEmbedded = embedded.stop;
   }
-  const tenantry = await Tenantry.start({ databaseUrl, migrationsDir });
+  // The JWT settings checked above, so that a generated development secret is the one printed.
+  const tenantry = await Tenantry.start({ databaseUrl, migrationsDir, jwt: early.jwt, generated: early.generated });
   await seedDemoTenants(tenantry);
   // Bring every tenant schema and tenant database up to date too (the pooled schema already is).
   const run = await tenantry.migrateAll({ concurrency: 4 });

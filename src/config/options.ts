@@ -146,6 +146,6 @@ export function loadOptions(explicit: Partial<TenantryOptions> & { databaseUrl: 
       ttlMs: int(env, 'TENANTRY_CATALOG_CACHE_TTL_MS', 30_000, 0, 3_600_000),
     }),
     catalogTimeoutMs: explicit.catalogTimeoutMs ?? int(env, 'TENANTRY_CATALOG_TIMEOUT_MS', 2_000, 50, 60_000),
-    generated: Object.freeze(generated),
+    generated: Object.freeze([...new Set([...(explicit.generated ?? []), ...generated])]),
   });
 }

@@ -1,0 +1,81 @@
+/**
+ * Start-up configuration: in production a missing secret is an error that names the variable; in
+ * development it is generated and printed. Every bad value stops `npm start` before anything
+ * (embedded PostgreSQL included) is started.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { loadAppConfig } from '../app/config.js';
+import { loadOptions, OptionsError } from '../src/index.js';
+import { migrationsDir } from './helpers.js';
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+const base = { databaseUrl: 'postgres://u@127.0.0.1:1/db', migrationsDir };
+
+/** Runs app/main.ts with exactly `env` (plus PATH); resolves when it exits (or after 30 s). */
+function start(env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'app/main.ts'], {
+      cwd: root, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('error', reject);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, out }); });
+  });
+}
+
+describe('start-up configuration', () => {
+  it('production: a missing admin token or JWT secret is an error naming the variable', () => {
+    assert.throws(() => loadAppConfig({ NODE_ENV: 'production' }), (e: unknown) => e instanceof OptionsError && /TENANTRY_ADMIN_TOKEN/.test(e.message));
+    assert.throws(() => loadOptions(base, { NODE_ENV: 'production' }), (e: unknown) => e instanceof OptionsError && /TENANTRY_JWT_SECRET/.test(e.message));
+    // Given, they are used as they are and nothing is reported as generated.
+    const secret = 'a-production-secret-of-at-least-32-bytes!';
+    const o = loadOptions(base, { NODE_ENV: 'production', TENANTRY_JWT_SECRET: secret });
+    assert.deepEqual(o.generated, []);
+    assert.equal(loadAppConfig({ NODE_ENV: 'production', TENANTRY_ADMIN_TOKEN: 'admin-token-0123456789' }).adminToken, 'admin-token-0123456789');
+  });
+
+  it('development: missing secrets are generated (fresh each time) and reported', () => {
+    const a = loadAppConfig({});
+    const b = loadAppConfig({});
+    assert.deepEqual(a.generated, ['TENANTRY_ADMIN_TOKEN']);
+    assert.ok(a.adminToken.length >= 16 && a.adminToken !== b.adminToken);
+    const o = loadOptions(base, {});
+    assert.ok(o.generated.includes('TENANTRY_JWT_SECRET'));
+  });
+
+  it('bad values are refused with the variable named', () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ TENANTRY_POOL_MAX: '0' }, /TENANTRY_POOL_MAX/],
+      [{ TENANTRY_POOL_MAX: 'ten' }, /TENANTRY_POOL_MAX/],
+      [{ TENANTRY_RESOLVERS: 'subdomain,cookie' }, /TENANTRY_RESOLVERS/],
+      [{ TENANTRY_BASE_DOMAIN: 'not a domain' }, /TENANTRY_BASE_DOMAIN/],
+      [{ TENANTRY_JWT_SECRET: 'short' }, /TENANTRY_JWT_SECRET/],
+      [{ TENANTRY_CATALOG_TIMEOUT_MS: '-1' }, /TENANTRY_CATALOG_TIMEOUT_MS/],
+    ];
+    for (const [env, name] of cases) {
+      assert.throws(() => loadOptions(base, env), (e: unknown) => e instanceof OptionsError && name.test(e.message), JSON.stringify(env));
+    }
+    assert.throws(() => loadAppConfig({ PORT: 'eighty' }), (e: unknown) => e instanceof OptionsError && /PORT/.test(e.message));
+  });
+
+  it('npm start refuses to start in production without secrets, before starting any database', { timeout: 120_000 }, async () => {
+    const runs: [Record<string, string>, RegExp][] = [
+      [{ NODE_ENV: 'production' }, /TENANTRY_ADMIN_TOKEN/],
+      [{ NODE_ENV: 'production', TENANTRY_ADMIN_TOKEN: 'admin-token-0123456789' }, /TENANTRY_JWT_SECRET/],
+      [{ TENANTRY_POOL_MAX: '0' }, /TENANTRY_POOL_MAX/],
+    ];
+    for (const [env, name] of runs) {
+      // A data folder that must stay untouched: no embedded PostgreSQL is started.
+      const r = await start({ ...env, TENANTRY_DATA_DIR: '/nonexistent/tenantry-config-test' });
+      assert.equal(r.code, 1, `${JSON.stringify(env)}: ${r.out}`);
+      assert.match(r.out, name, JSON.stringify(env));
+      assert.doesNotMatch(r.out, /Starting embedded PostgreSQL/, JSON.stringify(env));
+    }
+  });
+});
