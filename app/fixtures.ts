@@ -58,23 +58,26 @@ export const demoTenants: readonly FixtureTenant[] = [
 /** Creates the demo tenants that do not exist yet; running it twice changes nothing. */
 export async function seedDemoTenants(tenantry: Tenantry, fixtures: readonly FixtureTenant[] = demoTenants): Promise<void> {
   for (const f of fixtures) {
-    if (await tenantry.catalog.findById(f.id)) continue;
+    // A tenant still `provisioning` was cut off by a crash (an interrupted `npm start`): creating
+    // it again resumes it, and every insert below is `on conflict do nothing` for that.
+    const existing = await tenantry.catalog.findById(f.id);
+    if (existing && existing.status !== 'provisioning') continue;
     const hashes = await Promise.all(f.users.map((u) => hashPassword(u.password)));
     await withPlatformScope({ actor: 'seed', reason: `seed demo tenant ${f.slug}` }, () =>
       tenantry.createTenant({ id: f.id, slug: f.slug, name: f.name, plan: f.plan, isolation: f.isolation }, async () => {
         await tenantry.db.transaction(async (tx) => {
           for (const [i, u] of f.users.entries()) {
-            await tx.query('insert into users (id, email, name, role, password_hash) values ($1, $2, $3, $4, $5)',
+            await tx.query('insert into users (id, email, name, role, password_hash) values ($1, $2, $3, $4, $5) on conflict do nothing',
               [u.id, u.email, u.name, u.role, hashes[i]]);
           }
           for (const t of f.tickets) {
             await tx.query(
               `insert into tickets (id, title, description, status, priority, requester_id, assignee_id)
-               values ($1, $2, $3, $4, $5, $6, $7)`,
+               values ($1, $2, $3, $4, $5, $6, $7) on conflict do nothing`,
               [t.id, t.title, t.description, t.status, t.priority, f.users[t.requester]!.id,
                 t.assignee === null ? null : f.users[t.assignee]!.id]);
           }
-          await tx.query('insert into comments (id, ticket_id, author_id, body) values ($1, $2, $3, $4)',
+          await tx.query('insert into comments (id, ticket_id, author_id, body) values ($1, $2, $3, $4) on conflict do nothing',
             [fixtureId(Number.parseInt(f.id.slice(4, 8), 16), 3, 1), f.tickets[0]!.id, f.users[2]!.id, 'Looking into it.']);
         });
       }));

@@ -6,7 +6,7 @@ import { loadOptions, type ResolverName, type TenantryOptions } from './config/o
 import { onPlatformScope, requirePlatformScope, runWithTenant } from './context/tenant-context.js';
 import { bootstrapDatabase, roles, schemas, type RolePasswords } from './data/bootstrap.js';
 import { DataPlane } from './data/data-plane.js';
-import { PooledPlacement } from './data/pooled/pooled-placement.js';
+import { PooledPlacement, reserve } from './data/pooled/pooled-placement.js';
 import { createPool, withCredentials, type Sql } from './data/postgres-driver.js';
 import { applyMigrations, type TargetResult } from './migrate/apply-migrations.js';
 import { loadMigrations, type MigrationFile } from './migrate/migration-files.js';
@@ -20,7 +20,7 @@ import { HeaderStrategy } from './resolve/header-strategy.js';
 import { JwtStrategy } from './resolve/jwt-strategy.js';
 import type { TenantStrategy } from './resolve/strategy.js';
 import { SubdomainStrategy } from './resolve/subdomain-strategy.js';
-import { TenantryError } from './errors.js';
+import { isTenantryError, TenantryError } from './errors.js';
 import { checkSlug } from './catalog/slug.js';
 
 const catalogMigrations = fileURLToPath(new URL('./catalog/migrations/', import.meta.url));
@@ -58,6 +58,8 @@ export class Tenantry {
   readonly #admin: Sql;
   readonly #platformPool: Sql;
   readonly #unsubscribe: () => void;
+  /** Connections that hold tenant-creation locks (opened on first use). */
+  #locks: Sql | undefined;
   /** Stops following catalog change notifications (see CatalogStore.follow). */
   #unfollow: () => Promise<void> = async () => {};
 
@@ -136,6 +138,14 @@ export class Tenantry {
   /**
    * Creates a tenant: catalog row (status provisioning), placement, then `init` inside the new
    * tenant's context (e.g. its first user), then active. Requires the platform scope.
+   *
+   * Re-running is how a creation that crashed half-way is finished: when the slug belongs to a
+   * tenant still `provisioning` in the same placement (and, if `id` is given, with that id), that
+   * tenant is resumed — placement provisioning is idempotent, and `init` runs again, so it must be
+   * idempotent too (the helpdesk's inserts are `on conflict`). A session advisory lock on the slug
+   * makes concurrent calls for one slug take turns: the second is refused with tenant_slug_taken
+   * while the first runs, instead of resuming a creation that is still in progress. The lock dies
+   * with its connection, so a crashed creator never blocks the retry.
    */
   async createTenant<T>(input: CreateTenantOptions, init?: (tenant: Tenant) => Promise<T>): Promise<{ tenant: Tenant; init: T | undefined }> {
     const scope = requirePlatformScope('createTenant()');
@@ -146,12 +156,45 @@ export class Tenantry {
     }
     const isolation = input.isolation ?? planIsolation[input.plan ?? 'free'] ?? 'pooled';
     const placement = this.db.placement(isolation);
-    const created = await this.catalog.create({ ...input, isolation });
-    await placement.provision(created);
-    const result = init ? await runWithTenant(created, () => init(created)) : undefined;
-    const tenant = (await this.catalog.setStatus(created.id, 'active'))!;
-    await this.catalog.audit({ actor: scope.actor, action: 'tenant.created', tenantId: tenant.id, detail: { slug: tenant.slug, isolation } });
-    return { tenant, init: result };
+    return this.#creating(input.slug, async () => {
+      let created: Tenant;
+      let resumed = false;
+      try {
+        created = await this.catalog.create({ ...input, isolation });
+      } catch (err) {
+        if (!isTenantryError(err) || err.code !== 'tenant_slug_taken') throw err;
+        const existing = await this.catalog.findBySlug(input.slug, { fresh: true });
+        const same = existing && existing.status === 'provisioning' && existing.isolation === isolation && (!input.id || input.id === existing.id);
+        if (!same) throw err;
+        created = existing;
+        resumed = true;
+      }
+      await placement.provision(created);
+      const result = init ? await runWithTenant(created, () => init(created)) : undefined;
+      const tenant = (await this.catalog.setStatus(created.id, 'active'))!;
+      await this.catalog.audit({ actor: scope.actor, action: 'tenant.created', tenantId: tenant.id, detail: { slug: tenant.slug, isolation, resumed } });
+      return { tenant, init: result };
+    });
+  }
+
+  /** Runs `fn` holding the creation lock of `slug` (see createTenant), or refuses at once. */
+  async #creating<T>(slug: string, fn: () => Promise<T>): Promise<T> {
+    // A pool of its own: its connections only hold locks, so holders never wait on each other
+    // for a connection to do their work with.
+    this.#locks ??= createPool(this.options.databaseUrl, { max: 16, idleTimeout: 10, applicationName: 'tenantry-locks' });
+    const conn = await reserve(this.#locks);
+    try {
+      const key = ['tenantry.create', slug];
+      const [row] = await conn.unsafe<{ locked: boolean }[]>('select pg_try_advisory_lock(hashtext($1), hashtext($2)) as locked', key);
+      if (!row?.locked) throw new TenantryError('tenant_slug_taken', `a tenant with slug "${slug}" is being created`);
+      try {
+        return await fn();
+      } finally {
+        await conn.unsafe('select pg_advisory_unlock(hashtext($1), hashtext($2))', key).catch(() => {});
+      }
+    } finally {
+      conn.release();
+    }
   }
 
   async setTenantStatus(id: string, status: 'active' | 'suspended'): Promise<Tenant | null> {
@@ -198,6 +241,6 @@ export class Tenantry {
   async close(): Promise<void> {
     this.#unsubscribe();
     await this.#unfollow().catch(() => {});
-    await Promise.all([this.db.close(), this.#platformPool.end({ timeout: 5 }), this.#admin.end({ timeout: 5 })]);
+    await Promise.all([this.db.close(), this.#platformPool.end({ timeout: 5 }), this.#admin.end({ timeout: 5 }), this.#locks?.end({ timeout: 5 })]);
   }
 }

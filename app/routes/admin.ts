@@ -1,9 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { v7 as uuidv7 } from 'uuid';
 import { TenantryError, hashPassword, withPlatformScope, type Tenant, type Tenantry } from '../../src/index.js';
 import { CreateTenantBody, IdParams, TenantListQuery } from '../schemas.js';
 import { decodeCursor, page } from '../pagination.js';
+import { createOwner } from '../owner.js';
 
 export function tenantJson(t: Tenant) {
   return {
@@ -35,12 +35,8 @@ export async function adminRoutes(app: FastifyInstance, opts: { tenantry: Tenant
   app.post<{ Body: CreateTenantBody }>('/tenants', { schema: { body: CreateTenantBody } }, async (request, reply) => {
     const { owner, ...input } = request.body;
     const passwordHash = await hashPassword(owner.password);
-    const ownerId = uuidv7();
-    const { tenant } = await scoped(`create tenant ${input.slug}`, () => tenantry.createTenant(input, async () => {
-      await tenantry.db.query(
-        `insert into users (id, email, name, role, password_hash) values ($1, $2, $3, 'owner', $4)`,
-        [ownerId, owner.email.toLowerCase(), owner.name, passwordHash]);
-    }));
+    const { tenant, init: ownerId } = await scoped(`create tenant ${input.slug}`, () => tenantry.createTenant(input,
+      () => createOwner(tenantry, owner, passwordHash)));
     return reply.status(201).send({ ...tenantJson(tenant), owner: { id: ownerId, email: owner.email.toLowerCase(), name: owner.name } });
   });
 

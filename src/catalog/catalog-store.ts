@@ -129,9 +129,10 @@ export class CatalogStore {
     return rows[0] ? this.#remember(toTenant(rows[0])) : null;
   }
 
-  async findBySlug(slug: string): Promise<Tenant | null> {
+  /** `fresh`: read the catalog even when this process has the tenant cached. */
+  async findBySlug(slug: string, opts: { fresh?: boolean } = {}): Promise<Tenant | null> {
     if (slug.length > 63) return null;
-    const hit = this.#cache.get(`slug:${slug}`);
+    const hit = opts.fresh ? undefined : this.#cache.get(`slug:${slug}`);
     if (hit) return hit;
     const rows = await this.#read(() => this.#q<TenantRow[]>(
       `select ${tenantColumns} from tenantry.tenants where slug = $1`, [slug]));
