@@ -7,6 +7,7 @@ import { apiKeyRoutes } from './routes/api-keys.js';
 import { authRoutes } from './routes/auth.js';
 import { ticketRoutes } from './routes/tickets.js';
 import { userRoutes } from './routes/users.js';
+import { UserSessions } from './sessions.js';
 
 export interface ServerOptions {
   readonly tenantry: Tenantry;
@@ -14,6 +15,8 @@ export interface ServerOptions {
   readonly logger?: FastifyServerOptions['logger'];
   /** Largest accepted request body, bytes. */
   readonly bodyLimit?: number;
+  /** How long a user's existence and role are trusted before they are read again (see UserSessions). */
+  readonly sessionTtlMs?: number;
 }
 
 /** The helpdesk: built only on tenantry's public API (src/index.ts and src/http). */
@@ -35,10 +38,16 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   });
 
   await app.register(adminRoutes, { prefix: '/admin/api', tenantry, adminToken: opts.adminToken });
+  const sessions = new UserSessions(tenantry, opts.sessionTtlMs);
   await app.register(async (api) => {
     await api.register(tenancyPlugin, { strategies: tenantry.strategies });
+    // After the tenant is resolved: a token's user must still exist, with the role it has now.
+    api.addHook('onRequest', async (request) => {
+      const r = request.tenancy;
+      if (r?.principal) request.tenancy = { ...r, principal: await sessions.check(r.tenant, r.principal) };
+    });
     await api.register(authRoutes, { tenantry });
-    await api.register(userRoutes, { tenantry });
+    await api.register(userRoutes, { tenantry, sessions });
     await api.register(ticketRoutes, { tenantry });
     await api.register(apiKeyRoutes, { tenantry });
   }, { prefix: '/api/v1' });

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { v7 as uuidv7 } from 'uuid';
-import { isTenantryError, listTargets, tenantDatabase, tenantSchema, withPlatformScope, type Isolation } from '../src/index.js';
+import { isTenantryError, listTargets, tenantDatabase, withPlatformScope, type Isolation } from '../src/index.js';
 import { createPool, ident, withDatabase, type Sql } from '../src/data/postgres-driver.js';
 import { ADMIN_TOKEN, startTestStack, type TestStack } from './helpers.js';
 import { fixtures, runCli } from './fixtures/platform.js';
@@ -29,7 +29,7 @@ async function status(slug: string): Promise<{ id: string; status: string } | un
 /** Ledger versions of the tenant's target (its schema, its database, or the shared schema). */
 async function ledger(id: string, isolation: Isolation): Promise<number[]> {
   const target = (await listTargets(stack.admin, stack.databaseUrl)).find((t) =>
-    isolation === 'pooled' ? t.kind === 'pooled' : isolation === 'schema' ? t.schema === tenantSchema(id) : t.databaseUrl.endsWith(`/${tenantDatabase(id)}`));
+    t.isolation === isolation && (isolation === 'pooled' || t.tenantId === id));
   assert.ok(target, `no migration target for ${isolation} tenant ${id}`);
   const sql: Sql = target.databaseUrl === stack.databaseUrl ? stack.admin : createPool(target.databaseUrl, { max: 1 });
   try {

@@ -3,6 +3,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { TenantryError, currentTenant, hashPassword, type Tenantry } from '../../src/index.js';
 import { principalOf, requireRole } from '../../src/http/index.js';
 import { decodeCursor, page } from '../pagination.js';
+import type { UserSessions } from '../sessions.js';
 import { CreateUserBody, IdParams, PageQuery, UpdateUserBody } from '../schemas.js';
 
 const columns = 'id, email, name, role, created_at, updated_at';
@@ -13,7 +14,7 @@ function uniqueEmail(err: unknown): never {
   throw err;
 }
 
-export async function userRoutes(app: FastifyInstance, { tenantry }: { tenantry: Tenantry }): Promise<void> {
+export async function userRoutes(app: FastifyInstance, { tenantry, sessions }: { tenantry: Tenantry; sessions: UserSessions }): Promise<void> {
   const db = tenantry.db;
 
   app.get('/me', async (request) => {
@@ -54,7 +55,7 @@ export async function userRoutes(app: FastifyInstance, { tenantry }: { tenantry:
     const me = requireRole(request, 'owner', 'admin');
     const { name, role, password } = request.body;
     const passwordHash = password ? await hashPassword(password) : null;
-    return db.transaction(async (tx) => {
+    const updated = await db.transaction(async (tx) => {
       const [target] = await tx.query<UserRow>(`select ${columns} from users where id = $1 for update`, [request.params.id]);
       if (!target) throw new TenantryError('not_found');
       if (me.role !== 'owner' && (target.role === 'owner' || role === 'owner')) {
@@ -67,6 +68,8 @@ export async function userRoutes(app: FastifyInstance, { tenantry }: { tenantry:
         [request.params.id, name ?? null, role ?? null, passwordHash]);
       return user;
     });
+    sessions.forget(currentTenant().id, request.params.id);
+    return updated;
   });
 
   app.delete<{ Params: IdParams }>('/users/:id', { schema: { params: IdParams } }, async (request, reply) => {
@@ -78,6 +81,7 @@ export async function userRoutes(app: FastifyInstance, { tenantry }: { tenantry:
       if (target.role === 'owner' && me.role !== 'owner') throw new TenantryError('insufficient_role', 'only an owner can delete owners');
       await tx.query('delete from users where id = $1', [request.params.id]);
     });
+    sessions.forget(currentTenant().id, request.params.id);
     return reply.status(204).send();
   });
 }
