@@ -53,6 +53,12 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export class CatalogStore {
   readonly #sql: Sql;
   readonly #cache: LRUCache<string, Tenant>;
+  /**
+   * Names known not to exist (an unknown slug, id or domain), kept at most 5 s: a stream of
+   * requests for a tenant that is not there costs one catalog read, not one each. Any change
+   * announced on the catalog channel, and any write made here, clears them.
+   */
+  readonly #misses: LRUCache<string, true>;
 
   readonly #timeoutMs: number;
 
@@ -60,6 +66,7 @@ export class CatalogStore {
     this.#sql = sql;
     this.#timeoutMs = timeoutMs;
     this.#cache = new LRUCache<string, Tenant>({ max: cache.max, ttl: cache.ttlMs });
+    this.#misses = new LRUCache<string, true>({ max: cache.max, ttl: Math.max(1, Math.min(cache.ttlMs, 5_000)) });
   }
 
   /**
@@ -70,9 +77,11 @@ export class CatalogStore {
    */
   async follow(): Promise<() => Promise<void>> {
     const { unlisten } = await this.#sql.listen(CHANNEL, (payload) => {
+      // A new tenant or domain turns a miss into a hit: every change clears the misses.
+      this.#misses.clear();
       if (UUID.test(payload)) this.invalidate({ id: payload.toLowerCase(), slug: '' });
       else this.#cache.clear();
-    }, () => this.#cache.clear());
+    }, () => { this.#cache.clear(); this.#misses.clear(); });
     return unlisten;
   }
 
@@ -122,21 +131,36 @@ export class CatalogStore {
 
   async findById(id: string): Promise<Tenant | null> {
     if (!UUID.test(id)) return null;
-    const hit = this.#cache.get(`id:${id.toLowerCase()}`);
+    const key = `id:${id.toLowerCase()}`;
+    const hit = this.#cache.get(key);
     if (hit) return hit;
+    if (this.#misses.has(key)) return null;
     const rows = await this.#read(() => this.#q<TenantRow[]>(
       `select ${tenantColumns} from tenantry.tenants where id = $1`, [id]));
-    return rows[0] ? this.#remember(toTenant(rows[0])) : null;
+    return this.#found(key, rows[0]);
+  }
+
+  /** Caches a lookup's answer: the tenant, or the miss. */
+  #found(key: string, row: TenantRow | undefined): Tenant | null {
+    if (!row) {
+      this.#misses.set(key, true);
+      return null;
+    }
+    const tenant = this.#remember(toTenant(row));
+    this.#cache.set(key, tenant);
+    return tenant;
   }
 
   /** `fresh`: read the catalog even when this process has the tenant cached. */
   async findBySlug(slug: string, opts: { fresh?: boolean } = {}): Promise<Tenant | null> {
     if (slug.length > 63) return null;
-    const hit = opts.fresh ? undefined : this.#cache.get(`slug:${slug}`);
+    const key = `slug:${slug}`;
+    const hit = opts.fresh ? undefined : this.#cache.get(key);
     if (hit) return hit;
+    if (!opts.fresh && this.#misses.has(key)) return null;
     const rows = await this.#read(() => this.#q<TenantRow[]>(
       `select ${tenantColumns} from tenantry.tenants where slug = $1`, [slug]));
-    return rows[0] ? this.#remember(toTenant(rows[0])) : null;
+    return this.#found(key, rows[0]);
   }
 
   /** A tenant named by slug or by id (the X-Tenant header accepts both). */
@@ -148,13 +172,11 @@ export class CatalogStore {
     const key = `domain:${domain}`;
     const hit = this.#cache.get(key);
     if (hit) return hit;
+    if (this.#misses.has(key)) return null;
     const rows = await this.#read(() => this.#q<TenantRow[]>(
       `select ${columnsOf('t')}
          from tenantry.domains d join tenantry.tenants t on t.id = d.tenant_id where d.domain = $1`, [domain]));
-    if (!rows[0]) return null;
-    const tenant = this.#remember(toTenant(rows[0]));
-    this.#cache.set(key, tenant);
-    return tenant;
+    return this.#found(key, rows[0]);
   }
 
   async list(opts: { limit: number; after?: string }): Promise<Tenant[]> {
@@ -172,6 +194,7 @@ export class CatalogStore {
         [input.id ?? uuidv7(), input.slug, input.name, input.plan ?? 'free', input.isolation,
           input.shard ?? 'default', input.settings ?? {}, input.status ?? 'provisioning'] as Params,
       );
+      this.#misses.clear();
       return this.#remember(toTenant(rows[0]!));
     } catch (err) {
       if (sqlState(err) === '23505') throw new TenantryError('tenant_slug_taken', `a tenant with slug "${input.slug}" exists`);
@@ -192,6 +215,7 @@ export class CatalogStore {
   async addDomain(tenantId: string, domain: string): Promise<void> {
     try {
       await this.#q('insert into tenantry.domains (domain, tenant_id) values ($1, $2)', [domain.toLowerCase(), tenantId]);
+      this.#misses.clear();
     } catch (err) {
       if (sqlState(err) === '23505') throw new TenantryError('conflict', `domain ${domain} is already assigned`);
       throw new CatalogUnavailableError(err);
