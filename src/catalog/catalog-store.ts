@@ -53,12 +53,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export class CatalogStore {
   readonly #sql: Sql;
   readonly #cache: LRUCache<string, Tenant>;
-  /**
-   * Names known not to exist (an unknown slug, id or domain), kept at most 5 s: a stream of
-   * requests for a tenant that is not there costs one catalog read, not one each. Any change
-   * announced on the catalog channel, and any write made here, clears them.
-   */
-  readonly #misses: LRUCache<string, true>;
 
   readonly #timeoutMs: number;
 
@@ -66,7 +60,6 @@ export class CatalogStore {
     this.#sql = sql;
     this.#timeoutMs = timeoutMs;
     this.#cache = new LRUCache<string, Tenant>({ max: cache.max, ttl: cache.ttlMs });
-    this.#misses = new LRUCache<string, true>({ max: cache.max, ttl: Math.max(1, Math.min(cache.ttlMs, 5_000)) });
   }
 
   /**
@@ -77,11 +70,9 @@ export class CatalogStore {
    */
   async follow(): Promise<() => Promise<void>> {
     const { unlisten } = await this.#sql.listen(CHANNEL, (payload) => {
-      // A new tenant or domain turns a miss into a hit: every change clears the misses.
-      this.#misses.clear();
       if (UUID.test(payload)) this.invalidate({ id: payload.toLowerCase(), slug: '' });
       else this.#cache.clear();
-    }, () => { this.#cache.clear(); this.#misses.clear(); });
+    }, () => this.#cache.clear());
     return unlisten;
   }
 
@@ -131,36 +122,21 @@ export class CatalogStore {
 
   async findById(id: string): Promise<Tenant | null> {
     if (!UUID.test(id)) return null;
-    const key = `id:${id.toLowerCase()}`;
-    const hit = this.#cache.get(key);
+    const hit = this.#cache.get(`id:${id.toLowerCase()}`);
     if (hit) return hit;
-    if (this.#misses.has(key)) return null;
     const rows = await this.#read(() => this.#q<TenantRow[]>(
       `select ${tenantColumns} from tenantry.tenants where id = $1`, [id]));
-    return this.#found(key, rows[0]);
-  }
-
-  /** Caches a lookup's answer: the tenant, or the miss. */
-  #found(key: string, row: TenantRow | undefined): Tenant | null {
-    if (!row) {
-      this.#misses.set(key, true);
-      return null;
-    }
-    const tenant = this.#remember(toTenant(row));
-    this.#cache.set(key, tenant);
-    return tenant;
+    return rows[0] ? this.#remember(toTenant(rows[0])) : null;
   }
 
   /** `fresh`: read the catalog even when this process has the tenant cached. */
   async findBySlug(slug: string, opts: { fresh?: boolean } = {}): Promise<Tenant | null> {
     if (slug.length > 63) return null;
-    const key = `slug:${slug}`;
-    const hit = opts.fresh ? undefined : this.#cache.get(key);
+    const hit = opts.fresh ? undefined : this.#cache.get(`slug:${slug}`);
     if (hit) return hit;
-    if (!opts.fresh && this.#misses.has(key)) return null;
     const rows = await this.#read(() => this.#q<TenantRow[]>(
       `select ${tenantColumns} from tenantry.tenants where slug = $1`, [slug]));
-    return this.#found(key, rows[0]);
+    return rows[0] ? this.#remember(toTenant(rows[0])) : null;
   }
 
   /** A tenant named by slug or by id (the X-Tenant header accepts both). */
@@ -172,11 +148,13 @@ export class CatalogStore {
     const key = `domain:${domain}`;
     const hit = this.#cache.get(key);
     if (hit) return hit;
-    if (this.#misses.has(key)) return null;
     const rows = await this.#read(() => this.#q<TenantRow[]>(
       `select ${columnsOf('t')}
          from tenantry.domains d join tenantry.tenants t on t.id = d.tenant_id where d.domain = $1`, [domain]));
-    return this.#found(key, rows[0]);
+    if (!rows[0]) return null;
+    const tenant = this.#remember(toTenant(rows[0]));
+    this.#cache.set(key, tenant);
+    return tenant;
   }
 
   async list(opts: { limit: number; after?: string }): Promise<Tenant[]> {
@@ -194,7 +172,6 @@ export class CatalogStore {
         [input.id ?? uuidv7(), input.slug, input.name, input.plan ?? 'free', input.isolation,
           input.shard ?? 'default', input.settings ?? {}, input.status ?? 'provisioning'] as Params,
       );
-      this.#misses.clear();
       return this.#remember(toTenant(rows[0]!));
     } catch (err) {
       if (sqlState(err) === '23505') throw new TenantryError('tenant_slug_taken', `a tenant with slug "${input.slug}" exists`);
@@ -215,7 +192,6 @@ export class CatalogStore {
   async addDomain(tenantId: string, domain: string): Promise<void> {
     try {
       await this.#q('insert into tenantry.domains (domain, tenant_id) values ($1, $2)', [domain.toLowerCase(), tenantId]);
-      this.#misses.clear();
     } catch (err) {
       if (sqlState(err) === '23505') throw new TenantryError('conflict', `domain ${domain} is already assigned`);
       throw new CatalogUnavailableError(err);
