@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import type { Tenantry } from '../src/index.js';
+import type { Principal, Tenantry } from '../src/index.js';
 import { installValidators, registerProblemHandlers, sendProblem, problemOf, tenancyPlugin } from '../src/http/index.js';
 import { adminRoutes } from './routes/admin.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
@@ -42,9 +42,20 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   await app.register(async (api) => {
     await api.register(tenancyPlugin, { strategies: tenantry.strategies });
     // After the tenant is resolved: a token's user must still exist, with the role it has now.
-    api.addHook('onRequest', async (request) => {
+    api.addHook('onRequest', (request, _reply, done) => {
       const r = request.tenancy;
-      if (r?.principal) request.tenancy = { ...r, principal: await sessions.check(r.tenant, r.principal) };
+      if (!r?.principal) return done();
+      const set = (principal: Principal) => {
+        if (principal !== r.principal) request.tenancy = { ...r, principal };
+        done();
+      };
+      try {
+        const checked = sessions.check(r.tenant, r.principal);
+        if (checked instanceof Promise) checked.then(set, done);
+        else set(checked);
+      } catch (err) {
+        done(err as Error);
+      }
     });
     await api.register(authRoutes, { tenantry });
     await api.register(userRoutes, { tenantry, sessions });

@@ -17,23 +17,30 @@ export class UserSessions {
     this.#cache = new LRUCache({ max, ttl: ttlMs });
   }
 
-  /** The principal as the users table has it now; 401 invalid_token if the user is gone. */
-  async check(tenant: Tenant, principal: Principal): Promise<Principal> {
+  /**
+   * The principal as the users table has it now; 401 invalid_token if the user is gone. Answers
+   * synchronously (no promise) when the user is cached, which is almost every request.
+   */
+  check(tenant: Tenant, principal: Principal): Principal | Promise<Principal> {
     if (principal.kind !== 'user') return principal;
     const key = `${tenant.id}/${principal.id}`;
-    let entry = this.#cache.get(key);
-    if (!entry) {
-      const [row] = await runWithTenant(tenant, () =>
-        this.tenantry.db.query<{ role: Role }>('select role from users where id = $1', [principal.id]));
-      entry = { role: row?.role ?? null };
-      this.#cache.set(key, entry);
-    }
-    if (!entry.role) throw new TenantryError('invalid_token', 'the user of this token no longer exists');
-    return entry.role === principal.role ? principal : { ...principal, role: entry.role };
+    const entry = this.#cache.get(key);
+    if (entry) return applied(principal, entry.role);
+    return runWithTenant(tenant, () => this.tenantry.db.query<{ role: Role }>('select role from users where id = $1', [principal.id]))
+      .then(([row]) => {
+        const role = row?.role ?? null;
+        this.#cache.set(key, { role });
+        return applied(principal, role);
+      });
   }
 
   /** After a user is changed or deleted in this process. */
   forget(tenantId: string, userId: string): void {
     this.#cache.delete(`${tenantId}/${userId}`);
   }
+}
+
+function applied(principal: Principal, role: Role | null): Principal {
+  if (!role) throw new TenantryError('invalid_token', 'the user of this token no longer exists');
+  return role === principal.role ? principal : { ...principal, role };
 }
