@@ -90,6 +90,8 @@ describe('a creation cut off after provisioning is resumed by creating it again'
         assert.equal(body.id, id);
         assert.equal(body.status, 'active');
         assert.equal(body.isolation, isolation);
+        // Timestamps as everywhere else in the API (tickets, users): ISO 8601, UTC, milliseconds.
+        for (const k of ['created_at', 'updated_at']) assert.match(body[k], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, k);
       }
       assert.deepEqual(await status(slug), { id, status: 'active' });
       assert.equal(await owners(id, owner.email), 1);

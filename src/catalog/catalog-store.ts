@@ -38,8 +38,13 @@ interface TenantRow {
 function toTenant(r: TenantRow): Tenant {
   return Object.freeze({
     id: r.id, slug: r.slug, name: r.name, status: r.status, plan: r.plan, isolation: r.isolation,
-    shard: r.shard, settings: r.settings, createdAt: r.created_at, updatedAt: r.updated_at,
+    shard: r.shard, settings: r.settings, createdAt: isoTime(r.created_at), updatedAt: isoTime(r.updated_at),
   });
+}
+
+/** Timestamps in the one format the whole API uses (as tickets and users have it): ISO 8601, UTC, ms. */
+function isoTime(pgText: string): string {
+  return new Date(pgText).toISOString();
 }
 
 /** Channel of the catalog's change notifications (see migrations/0002_catalog_notify.sql). */
