@@ -19,7 +19,7 @@
  *      the end; the second run must apply exactly what the first did not.
  *   3. random-tenant read: the real helpdesk (child process) under autocannon, GET
  *      /api/v1/tickets/:id (a) for one schema tenant, (b) uniformly at random over S schema tenants
- *      (JWT per tenant, signed with the server's secret); rounds alternate a, b, a, b, ... Besides
+ *      (a JWT per tenant for its one user, signed with the server's secret); rounds alternate a, b, a, b, ... Besides
  *      req/s and latency: CPU time per request of the server process and of the PostgreSQL
  *      backends (from /proc, when PostgreSQL is local), which the machine's other load disturbs
  *      far less, and catalog lookups per request. BENCH_POOLED_CONTROL=1 adds (c) one pooled
@@ -552,6 +552,8 @@ async function createSchemaTenants(tenantry: Tenantry, url: string, count: numbe
           execute format('insert into %I.tickets (tenant_id, id, title, description)
             select $1, md5($1::text || '':'' || g)::uuid, ''Ticket '' || g, ''Placements benchmark ticket''
             from generate_series(1, ${settings.ticketsPerTenant}) g', 't_' || replace(r.id::text, '-', '')) using r.id;
+          execute format('insert into %I.users (tenant_id, id, email, name, role, password_hash)
+            values ($1, $1, ''bench@'' || $1 || ''.test'', ''Bench agent'', ''agent'', ''-'')', 't_' || replace(r.id::text, '-', '')) using r.id;
         end loop;
       end $$`);
   } finally {
@@ -576,6 +578,8 @@ async function createPooledTenants(tenantry: Tenantry, url: string, count: numbe
     await su.unsafe(`insert into app.tickets (tenant_id, id, title, description)
       select t.id, md5(t.id::text || ':' || g)::uuid, 'Ticket ' || g, 'Placements benchmark ticket'
       from unnest($1::uuid[]) t(id), generate_series(1, ${settings.ticketsPerTenant}) g`, [ids]);
+    await su.unsafe(`insert into app.users (tenant_id, id, email, name, role, password_hash)
+      select t.id, t.id, 'bench@' || t.id || '.test', 'Bench agent', 'agent', '-' from unnest($1::uuid[]) t(id)`, [ids]);
     await su.unsafe('analyze app.tickets');
   } finally {
     await su.end();
@@ -768,7 +772,7 @@ async function benchRandomTenantRead(url: string, migrationsDir: string, schemaI
   log(`part 3: starting the helpdesk (pool ${settings.http.pool}) ...`);
   const server = await ServerProcess.start(url, migrationsDir);
   const tokens = new TokenService(jwt);
-  const sign = (tid: string) => tokens.sign({ sub: randomUUID(), tid, role: 'agent' });
+  const sign = (tid: string) => tokens.sign({ sub: tid, role: 'agent', tid });
   const targetsOf = async (ids: readonly string[]) => {
     const out: LoadTarget[] = [];
     for (const tenantId of ids) out.push({ tenantId, token: await sign(tenantId) });
@@ -906,8 +910,9 @@ async function createColdTenants(tenantry: Tenantry, count: number) {
   await parallel(count + 1, settings.cold.createConcurrency, async (i) => {
     const slug = `database-${String(i).padStart(4, '0')}`;
     const ticket = randomUUID();
-    const { tenant } = await platform(() => tenantry.createTenant({ slug, name: `Database tenant ${i}`, isolation: 'database' }, async () => {
+    const { tenant } = await platform(() => tenantry.createTenant({ slug, name: `Database tenant ${i}`, isolation: 'database' }, async (t) => {
       await tenantry.db.query('insert into tickets (id, title) values ($1, $2)', [ticket, 'Cold start ticket']);
+      await tenantry.db.query(`insert into users (id, email, name, role, password_hash) values ($1, $2, 'Bench agent', 'agent', '-')`, [t.id, `bench@${t.id}.test`]);
     }));
     tenants[i] = { id: tenant.id, ticket };
   });
@@ -922,7 +927,7 @@ async function benchColdDatabaseTenant(url: string, migrationsDir: string, cold:
   log(`part 4: fresh helpdesk; ${dbTenants.length} database tenants, first and second request each, interleaved with ${control.length} schema tenants ...`);
   const server = await ServerProcess.start(url, migrationsDir);
   const tokens = new TokenService(jwt);
-  const sign = (tid: string) => tokens.sign({ sub: randomUUID(), tid, role: 'agent' });
+  const sign = (tid: string) => tokens.sign({ sub: tid, role: 'agent', tid });
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   try {
     // Warm the HTTP connection, the code paths and the shared pool on a tenant not measured, and
