@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import type { Principal, Tenantry } from '../src/index.js';
+import type { Tenantry } from '../src/index.js';
 import { installValidators, registerProblemHandlers, sendProblem, problemOf, tenancyPlugin } from '../src/http/index.js';
 import { adminRoutes } from './routes/admin.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { authRoutes } from './routes/auth.js';
 import { ticketRoutes } from './routes/tickets.js';
 import { userRoutes } from './routes/users.js';
-import { UserSessions } from './sessions.js';
 
 export interface ServerOptions {
   readonly tenantry: Tenantry;
@@ -15,8 +14,6 @@ export interface ServerOptions {
   readonly logger?: FastifyServerOptions['logger'];
   /** Largest accepted request body, bytes. */
   readonly bodyLimit?: number;
-  /** How long a user's existence and role are trusted before they are read again (see UserSessions). */
-  readonly sessionTtlMs?: number;
 }
 
 /** The helpdesk: built only on tenantry's public API (src/index.ts and src/http). */
@@ -38,27 +35,10 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   });
 
   await app.register(adminRoutes, { prefix: '/admin/api', tenantry, adminToken: opts.adminToken });
-  const sessions = new UserSessions(tenantry, opts.sessionTtlMs);
   await app.register(async (api) => {
     await api.register(tenancyPlugin, { strategies: tenantry.strategies });
-    // After the tenant is resolved: a token's user must still exist, with the role it has now.
-    api.addHook('onRequest', (request, _reply, done) => {
-      const r = request.tenancy;
-      if (!r?.principal) return done();
-      const set = (principal: Principal) => {
-        if (principal !== r.principal) request.tenancy = { ...r, principal };
-        done();
-      };
-      try {
-        const checked = sessions.check(r.tenant, r.principal);
-        if (checked instanceof Promise) checked.then(set, done);
-        else set(checked);
-      } catch (err) {
-        done(err as Error);
-      }
-    });
     await api.register(authRoutes, { tenantry });
-    await api.register(userRoutes, { tenantry, sessions });
+    await api.register(userRoutes, { tenantry });
     await api.register(ticketRoutes, { tenantry });
     await api.register(apiKeyRoutes, { tenantry });
   }, { prefix: '/api/v1' });

@@ -3,7 +3,7 @@ import { TokenService } from './auth/token-service.js';
 import { CatalogStore } from './catalog/catalog-store.js';
 import type { Isolation, Tenant } from './catalog/types.js';
 import { loadOptions, type ResolverName, type TenantryOptions } from './config/options.js';
-import { onPlatformScope, requirePlatformScope, runWithTenant } from './context/tenant-context.js';
+import { onPlatformScope, requirePlatformScope, requireTenantScope, runWithTenant } from './context/tenant-context.js';
 import { bootstrapDatabase, roles, schemas, type RolePasswords } from './data/bootstrap.js';
 import { DataPlane } from './data/data-plane.js';
 import { PooledPlacement, reserve } from './data/pooled/pooled-placement.js';
@@ -22,6 +22,9 @@ import type { TenantStrategy } from './resolve/strategy.js';
 import { SubdomainStrategy } from './resolve/subdomain-strategy.js';
 import { isTenantryError, TenantryError } from './errors.js';
 import { checkSlug } from './catalog/slug.js';
+
+/** Without LISTEN, how often each process reloads token revocations. */
+const REVOCATION_POLL_MS = 5_000;
 
 const catalogMigrations = fileURLToPath(new URL('./catalog/migrations/', import.meta.url));
 
@@ -123,7 +126,16 @@ export class Tenantry {
     const tenantry = new Tenantry(options, passwords, admin, platformPool, appPool);
     // Without notifications (a pooler in transaction mode drops LISTEN) the cache TTL still bounds
     // how long another process's change goes unseen.
-    tenantry.#unfollow = await tenantry.catalog.follow().catch(() => async () => {});
+    // Revocations matter while a token they revoke could still be valid.
+    await tenantry.catalog.loadRevocations(options.jwt.ttlSeconds + 60);
+    try {
+      tenantry.#unfollow = await tenantry.catalog.follow();
+    } catch {
+      // No LISTEN (a pooler in transaction mode): reload revocations every few seconds instead.
+      const timer = setInterval(() => { void tenantry.catalog.loadRevocations().catch(() => {}); }, REVOCATION_POLL_MS);
+      timer.unref();
+      tenantry.#unfollow = async () => clearInterval(timer);
+    }
     return tenantry;
   }
 
@@ -195,6 +207,16 @@ export class Tenantry {
     } finally {
       conn.release();
     }
+  }
+
+  /**
+   * Revokes every token of `subject` in the current tenant issued up to now: call it when a user is
+   * deleted, or their role or password changes. Each process refuses them from the moment it hears
+   * of it (at once with LISTEN/NOTIFY). Needs the tenant scope.
+   */
+  async revokeTokens(subject: string): Promise<void> {
+    const { tenant } = requireTenantScope('revokeTokens()');
+    await this.catalog.revokeTokens(tenant.id, subject);
   }
 
   async setTenantStatus(id: string, status: 'active' | 'suspended'): Promise<Tenant | null> {

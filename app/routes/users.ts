@@ -3,7 +3,6 @@ import { v7 as uuidv7 } from 'uuid';
 import { TenantryError, currentTenant, hashPassword, type Tenantry } from '../../src/index.js';
 import { principalOf, requireRole } from '../../src/http/index.js';
 import { decodeCursor, page } from '../pagination.js';
-import type { UserSessions } from '../sessions.js';
 import { CreateUserBody, IdParams, PageQuery, UpdateUserBody } from '../schemas.js';
 
 const columns = 'id, email, name, role, created_at, updated_at';
@@ -14,7 +13,7 @@ function uniqueEmail(err: unknown): never {
   throw err;
 }
 
-export async function userRoutes(app: FastifyInstance, { tenantry, sessions }: { tenantry: Tenantry; sessions: UserSessions }): Promise<void> {
+export async function userRoutes(app: FastifyInstance, { tenantry }: { tenantry: Tenantry }): Promise<void> {
   const db = tenantry.db;
 
   app.get('/me', async (request) => {
@@ -55,12 +54,15 @@ export async function userRoutes(app: FastifyInstance, { tenantry, sessions }: {
     const me = requireRole(request, 'owner', 'admin');
     const { name, role, password } = request.body;
     const passwordHash = password ? await hashPassword(password) : null;
-    const updated = await db.transaction(async (tx) => {
+    return db.transaction(async (tx) => {
       const [target] = await tx.query<UserRow>(`select ${columns} from users where id = $1 for update`, [request.params.id]);
       if (!target) throw new TenantryError('not_found');
       if (me.role !== 'owner' && (target.role === 'owner' || role === 'owner')) {
         throw new TenantryError('insufficient_role', 'only an owner can change owners');
       }
+      // Tokens carry the role: a changed role or password ends the user's sessions (they log in
+      // again). Revoked before the write, so that a crash in between fails closed.
+      if (passwordHash !== null || (role !== undefined && role !== target.role)) await tenantry.revokeTokens(request.params.id);
       const [user] = await tx.query(
         `update users set name = coalesce($2, name), role = coalesce($3, role),
            password_hash = coalesce($4, password_hash), updated_at = now()
@@ -68,8 +70,6 @@ export async function userRoutes(app: FastifyInstance, { tenantry, sessions }: {
         [request.params.id, name ?? null, role ?? null, passwordHash]);
       return user;
     });
-    sessions.forget(currentTenant().id, request.params.id);
-    return updated;
   });
 
   app.delete<{ Params: IdParams }>('/users/:id', { schema: { params: IdParams } }, async (request, reply) => {
@@ -79,9 +79,9 @@ export async function userRoutes(app: FastifyInstance, { tenantry, sessions }: {
       const [target] = await tx.query<UserRow>('select id, role from users where id = $1 for update', [request.params.id]);
       if (!target) throw new TenantryError('not_found');
       if (target.role === 'owner' && me.role !== 'owner') throw new TenantryError('insufficient_role', 'only an owner can delete owners');
+      await tenantry.revokeTokens(request.params.id);
       await tx.query('delete from users where id = $1', [request.params.id]);
     });
-    sessions.forget(currentTenant().id, request.params.id);
     return reply.status(204).send();
   });
 }

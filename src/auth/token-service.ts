@@ -22,6 +22,11 @@ export interface TokenClaims {
   /** The tenant id. */
   readonly tid: string;
   readonly role: 'owner' | 'admin' | 'agent';
+  /**
+   * Issued at, in seconds since the epoch, with milliseconds (a JWT NumericDate may be
+   * fractional): a revocation must tell a token issued just before it from one issued just after.
+   */
+  readonly iat: number;
 }
 
 const ROLES = new Set(['owner', 'admin', 'agent']);
@@ -79,14 +84,14 @@ export class TokenService {
     return this.#opts.ttlSeconds;
   }
 
-  async sign(claims: TokenClaims): Promise<string> {
+  async sign(claims: Omit<TokenClaims, 'iat'>): Promise<string> {
     if (!this.#signKey) throw new Error('this token service has no signing key');
     return new SignJWT({ tid: claims.tid, role: claims.role })
       .setProtectedHeader({ alg: this.#alg, typ: 'JWT' })
       .setSubject(claims.sub)
       .setIssuer(this.#opts.issuer)
       .setAudience(this.#opts.audience)
-      .setIssuedAt()
+      .setIssuedAt(Date.now() / 1000)
       .setJti(randomBytes(12).toString('base64url'))
       .setExpirationTime(`${this.#opts.ttlSeconds}s`)
       .sign(this.#signKey);
@@ -104,11 +109,11 @@ export class TokenService {
         requiredClaims: ['exp', 'iat', 'sub'],
         clockTolerance: 5,
       });
-      const { sub, tid, role } = payload as { sub?: unknown; tid?: unknown; role?: unknown };
-      if (typeof sub !== 'string' || typeof tid !== 'string' || !UUID.test(tid) || typeof role !== 'string' || !ROLES.has(role)) {
+      const { sub, tid, role, iat } = payload as { sub?: unknown; tid?: unknown; role?: unknown; iat?: unknown };
+      if (typeof sub !== 'string' || typeof tid !== 'string' || !UUID.test(tid) || typeof role !== 'string' || !ROLES.has(role) || typeof iat !== 'number') {
         throw new TenantryError('invalid_token', 'the token lacks valid sub, tid or role claims');
       }
-      const claims: TokenClaims = Object.freeze({ sub, tid, role: role as TokenClaims['role'] });
+      const claims: TokenClaims = Object.freeze({ sub, tid, role: role as TokenClaims['role'], iat: iat as number });
       const ttl = (payload.exp! - 5) * 1000 - Date.now();
       if (ttl > 0) this.#verified.set(token, claims, { ttl: Math.min(ttl, 60_000) });
       return claims;

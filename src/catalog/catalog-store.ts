@@ -60,6 +60,10 @@ export class CatalogStore {
   readonly #cache: LRUCache<string, Tenant>;
 
   readonly #timeoutMs: number;
+  /** `${tenantId}/${subject}` → revoked at (ms since the epoch); see revokeTokens(). */
+  #revocations = new Map<string, number>();
+  /** How far back revocations matter: a token older than this has expired anyway. */
+  #revocationHorizonSeconds = 24 * 3600;
 
   constructor(sql: Sql, cache: CatalogCacheOptions = { ttlMs: 5_000, max: 10_000 }, timeoutMs = 2_000) {
     this.#sql = sql;
@@ -75,10 +79,48 @@ export class CatalogStore {
    */
   async follow(): Promise<() => Promise<void>> {
     const { unlisten } = await this.#sql.listen(CHANNEL, (payload) => {
-      if (UUID.test(payload)) this.invalidate({ id: payload.toLowerCase(), slug: '' });
+      if (payload === 'revocations') void this.loadRevocations().catch(() => {});
+      else if (UUID.test(payload)) this.invalidate({ id: payload.toLowerCase(), slug: '' });
       else this.#cache.clear();
-    }, () => this.#cache.clear());
+    }, () => {
+      this.#cache.clear();
+      void this.loadRevocations().catch(() => {});
+    });
     return unlisten;
+  }
+
+  /**
+   * Refuses, from now on, every token of `subject` in the tenant issued up to this moment (the
+   * user was deleted, or their role or password changed). Takes effect in this process at once and
+   * in the others when they hear of it (NOTIFY), or at their next reload without LISTEN.
+   */
+  async revokeTokens(tenantId: string, subject: string): Promise<void> {
+    const at = Date.now();
+    await this.#read(() => this.#q(
+      `insert into tenantry.token_revocations (tenant_id, subject, revoked_at) values ($1, $2, to_timestamp($3::float8 / 1000))
+       on conflict (tenant_id, subject) do update set revoked_at = greatest(token_revocations.revoked_at, excluded.revoked_at)`,
+      [tenantId, subject, at]));
+    const key = `${tenantId}/${subject}`;
+    this.#revocations.set(key, Math.max(at, this.#revocations.get(key) ?? 0));
+  }
+
+  /** Is a token of `subject` issued at `iat` (seconds, fractional) revoked? In memory, no I/O. */
+  isRevoked(tenantId: string, subject: string, iat: number): boolean {
+    const at = this.#revocations.get(`${tenantId}/${subject}`);
+    return at !== undefined && iat * 1000 <= at;
+  }
+
+  /** Reads the revocations of the last `horizonSeconds` (by default, the last value given). */
+  async loadRevocations(horizonSeconds = this.#revocationHorizonSeconds): Promise<void> {
+    this.#revocationHorizonSeconds = horizonSeconds;
+    const rows = await this.#read(() => this.#q<{ tenant_id: string; subject: string; at: number }[]>(
+      `select tenant_id::text, subject, (extract(epoch from revoked_at) * 1000)::float8 as at
+         from tenantry.token_revocations where revoked_at > now() - make_interval(secs => $1)`, [horizonSeconds]));
+    const next = new Map<string, number>();
+    for (const r of rows) next.set(`${r.tenant_id}/${r.subject}`, Number(r.at));
+    // A revocation made here while the read was under way is not lost.
+    for (const [k, v] of this.#revocations) if (v > (next.get(k) ?? 0) && v > Date.now() - horizonSeconds * 1000) next.set(k, v);
+    this.#revocations = next;
   }
 
   /** A prepared statement (see DataPlane: unprepared ones cost an extra round trip). */

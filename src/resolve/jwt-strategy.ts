@@ -1,8 +1,12 @@
 import type { CatalogStore } from '../catalog/catalog-store.js';
 import type { TokenService } from '../auth/token-service.js';
+import { TenantryError } from '../errors.js';
 import { bearer, type ResolutionRequest, type TenantClaim, type TenantStrategy } from './strategy.js';
 
-/** `Authorization: Bearer <JWT>`: the verified `tid` claim names the tenant, `sub` the user. */
+/**
+ * `Authorization: Bearer <JWT>`: the verified `tid` claim names the tenant, `sub` the user. A token
+ * its tenant has revoked (CatalogStore.revokeTokens) is refused like a forged one.
+ */
 export class JwtStrategy implements TenantStrategy {
   readonly name = 'jwt';
 
@@ -12,6 +16,7 @@ export class JwtStrategy implements TenantStrategy {
     const token = bearer(req);
     if (!token || token.startsWith('tk_')) return null;
     const claims = await this.tokens.verify(token);
+    if (this.catalog.isRevoked(claims.tid, claims.sub, claims.iat)) throw new TenantryError('invalid_token', 'the token has been revoked');
     return {
       source: this.name,
       kind: 'credential',
