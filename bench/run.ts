@@ -12,13 +12,12 @@
  *
  * Results: a table on stdout and bench/results/latest.json. Settings: see `settings` below.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Tenantry } from '../src/index.js';
 import { createPool } from '../src/data/postgres-driver.js';
-import { JWT_SECRET, ROLE_PASSWORD, migrationsDir, projectRoot } from './common.js';
+import { JWT_SECRET, ROLE_PASSWORD, cleanupOnExit, clockTicks, machine, migrationsDir, projectRoot } from './common.js';
 import { demoTenants, openBenchDatabase, seedBench, serverVersion, ticketIds } from './database.js';
 import { driverModes, runDriverPair, type DriverPhase, type DriverResult } from './driver.js';
 import {
@@ -66,44 +65,9 @@ settings.http.ids = settings.ids;
 const started = Date.now();
 const log = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${line}`);
 
-// Cleanup, last registered first: servers, then the database, then the embedded server and its folder.
-const cleanups: (() => Promise<void>)[] = [];
-const onCleanup = (fn: () => Promise<void>) => { cleanups.push(fn); };
-let cleaning: Promise<void> | undefined;
-function cleanup(): Promise<void> {
-  return (cleaning ??= (async () => {
-    while (cleanups.length) {
-      const fn = cleanups.pop()!;
-      try { await fn(); } catch (err) { console.error('cleanup:', err instanceof Error ? err.message : err); }
-    }
-  })());
-}
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping servers and PostgreSQL ...`);
-    void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-  });
-}
+const { onCleanup, cleanup } = cleanupOnExit();
 
-async function machine(pgVersion: string) {
-  const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
-  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown';
-  let nproc = os.availableParallelism();
-  try { nproc = Number(execFileSync('nproc', { encoding: 'utf8' }).trim()); } catch { /* keep */ }
-  return {
-    nproc,
-    cpuModel: model,
-    memoryGiB: round(os.totalmem() / 2 ** 30, 1),
-    node: process.version,
-    postgres: pgVersion,
-    platform: `${os.type()} ${os.release()} ${os.arch()}`,
-    loadAvgAtStart: os.loadavg().map((x) => round(x, 2)),
-  };
-}
 
-function clockTicks(): number {
-  try { return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100; } catch { return 100; }
-}
 
 async function login(port: number, slug: string, email: string, password: string): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}/api/v1/auth/token`, {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { TokenOptions } from '../auth/token-service.js';
 
 export const resolverNames = ['subdomain', 'domain', 'header', 'jwt', 'apikey'] as const;
 export type ResolverName = (typeof resolverNames)[number];
@@ -12,15 +13,8 @@ export interface TenantryOptions {
   readonly baseDomain: string;
   /** Enabled identification strategies, in order. */
   readonly resolvers: readonly ResolverName[];
-  readonly jwt: {
-    readonly secret?: string;
-    readonly privateKey?: string;
-    readonly publicKey?: string;
-    readonly issuer: string;
-    readonly audience: string;
-    /** Access token lifetime, seconds. */
-    readonly ttlSeconds: number;
-  };
+  /** Access tokens: HS256 secret or a key pair, issuer, audience, lifetime (see TokenService). */
+  readonly jwt: TokenOptions;
   /**
    * Passwords of the runtime login roles. Unset: generated once and kept in the database
    * (schema tenantry_admin, readable by the admin user only).
