@@ -128,10 +128,11 @@ export class Tenantry {
     // how long another process's change goes unseen.
     // Revocations matter while a token they revoke could still be valid.
     await tenantry.catalog.loadRevocations(options.jwt.ttlSeconds + 60);
-    try {
-      tenantry.#unfollow = await tenantry.catalog.follow();
-    } catch {
-      // No LISTEN (a pooler in transaction mode): reload revocations every few seconds instead.
+    const unfollow = options.catalogListen ? await tenantry.catalog.follow().catch(() => undefined) : undefined;
+    if (unfollow) {
+      tenantry.#unfollow = unfollow;
+    } else {
+      // No LISTEN (turned off, or it failed): reload revocations every few seconds instead.
       const timer = setInterval(() => { void tenantry.catalog.loadRevocations().catch(() => {}); }, REVOCATION_POLL_MS);
       timer.unref();
       tenantry.#unfollow = async () => clearInterval(timer);

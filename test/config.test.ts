@@ -57,10 +57,13 @@ describe('start-up configuration', () => {
       [{ TENANTRY_BASE_DOMAIN: 'not a domain' }, /TENANTRY_BASE_DOMAIN/],
       [{ TENANTRY_JWT_SECRET: 'short' }, /TENANTRY_JWT_SECRET/],
       [{ TENANTRY_CATALOG_TIMEOUT_MS: '-1' }, /TENANTRY_CATALOG_TIMEOUT_MS/],
+      [{ TENANTRY_CATALOG_LISTEN: 'maybe' }, /TENANTRY_CATALOG_LISTEN/],
     ];
     for (const [env, name] of cases) {
       assert.throws(() => loadOptions(base, env), (e: unknown) => e instanceof OptionsError && name.test(e.message), JSON.stringify(env));
     }
+    assert.equal(loadOptions(base, {}).catalogListen, true);
+    assert.equal(loadOptions(base, { TENANTRY_CATALOG_LISTEN: '0' }).catalogListen, false);
     assert.throws(() => loadAppConfig({ PORT: 'eighty' }), (e: unknown) => e instanceof OptionsError && /PORT/.test(e.message));
   });
 

@@ -124,6 +124,37 @@ describe('token revocation', () => {
     });
   }
 
+  it('without LISTEN (TENANTRY_CATALOG_LISTEN=0, behind a transaction pooler) a process reloads revocations within 5 s', { timeout: 30_000 }, async (t) => {
+    const listening = async () => (await stack.admin.unsafe<{ n: number }[]>(
+      "select count(*)::int as n from pg_stat_activity where datname = current_database() and query ilike 'listen%'"))[0]!.n;
+    const before = await listening();
+    assert.ok(before >= 2, `the stack and the other process listen (${before})`);
+    const tenantry = await Tenantry.start({
+      databaseUrl: stack.databaseUrl, migrationsDir, catalogListen: false,
+      jwt: { secret: JWT_SECRET, issuer: 'tenantry', audience: 'tenantry-api', ttlSeconds: 3600 },
+      rolePasswords: { app: ROLE_PASSWORD, platform: ROLE_PASSWORD },
+    });
+    const app = await buildServer({ tenantry, adminToken: ADMIN_TOKEN });
+    try {
+      assert.equal(await listening(), before, 'this process opened no LISTEN session');
+      const u = await newUser('globex', 'agent', 'polled');
+      assert.equal((await call(app, 'globex', u.token, 'GET', '/api/v1/tickets')).statusCode, 200);
+      assert.equal((await call(stack.app, 'globex', u.owner, 'DELETE', `/api/v1/users/${u.id}`)).statusCode, 204);
+      const started = Date.now();
+      for (;;) {
+        const res = await call(app, 'globex', u.token, 'GET', '/api/v1/tickets');
+        if (res.statusCode === 401) break;
+        assert.equal(res.statusCode, 200, res.body);
+        assert.ok(Date.now() - started < 7_000, 'still accepted after 7 s');
+        await sleep(100);
+      }
+      t.diagnostic(`refused after ${Date.now() - started} ms, without notifications`);
+    } finally {
+      await app.close();
+      await tenantry.close();
+    }
+  });
+
   it('revocations outlive the processes: one started afterwards refuses the old tokens too', async () => {
     const u = await newUser('acme', 'agent', 'restart');
     assert.equal((await call(stack.app, 'acme', u.owner, 'DELETE', `/api/v1/users/${u.id}`)).statusCode, 204);

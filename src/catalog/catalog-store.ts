@@ -102,6 +102,9 @@ export class CatalogStore {
       [tenantId, subject, at]));
     const key = `${tenantId}/${subject}`;
     this.#revocations.set(key, Math.max(at, this.#revocations.get(key) ?? 0));
+    // Rows older than a token lifetime revoke nothing any more.
+    await this.#q('delete from tenantry.token_revocations where revoked_at < now() - make_interval(secs => $1)',
+      [this.#revocationHorizonSeconds]).catch(() => {});
   }
 
   /** Is a token of `subject` issued at `iat` (seconds, fractional) revoked? In memory, no I/O. */

@@ -45,6 +45,12 @@ export interface TenantryOptions {
    * catalog_unavailable): a locked table or a server that stopped answering must not hang requests.
    */
   readonly catalogTimeoutMs: number;
+  /**
+   * Follow catalog changes (suspensions, new domains, token revocations) with LISTEN/NOTIFY. Turn
+   * it off behind a pooler in transaction mode (PgBouncer), where LISTEN cannot work: then the
+   * cache TTL bounds how long a change goes unseen, and revocations are reloaded every 5 s.
+   */
+  readonly catalogListen: boolean;
   /** Secrets were generated because none was configured (development only). */
   readonly generated: readonly string[];
 }
@@ -57,6 +63,14 @@ export class OptionsError extends Error {
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (/^(1|true|on|yes)$/i.test(raw)) return true;
+  if (/^(0|false|off|no)$/i.test(raw)) return false;
+  throw new OptionsError(name, `expected 1 or 0 (true or false), got ${JSON.stringify(raw)}`);
+}
 
 function int(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
@@ -140,6 +154,7 @@ export function loadOptions(explicit: Partial<TenantryOptions> & { databaseUrl: 
       ttlMs: int(env, 'TENANTRY_CATALOG_CACHE_TTL_MS', 30_000, 0, 3_600_000),
     }),
     catalogTimeoutMs: explicit.catalogTimeoutMs ?? int(env, 'TENANTRY_CATALOG_TIMEOUT_MS', 2_000, 50, 60_000),
+    catalogListen: explicit.catalogListen ?? bool(env, 'TENANTRY_CATALOG_LISTEN', true),
     generated: Object.freeze([...new Set([...(explicit.generated ?? []), ...generated])]),
   });
 }
