@@ -1,5 +1,5 @@
 /**
- * Shared by the orchestrator (bench/run.ts) and the two server processes.
+ * Shared by the orchestrators (bench/run.ts, bench/placements.ts) and the server processes.
  */
 import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';

@@ -70,7 +70,8 @@ export class Tenantry {
     this.options = options;
     this.#admin = admin;
     this.#platformPool = platformPool;
-    this.catalog = new CatalogStore(platformPool, options.catalogCache, options.catalogTimeoutMs);
+    // Revocations matter while a token they revoke could still be valid.
+    this.catalog = new CatalogStore(platformPool, options.catalogCache, options.catalogTimeoutMs, options.jwt.ttlSeconds + 60);
     let files: Promise<readonly MigrationFile[]> | undefined;
     const migrations = () => (files ??= loadMigrations(options.migrationsDir));
     const db = options.tenantDatabases;
@@ -124,15 +125,13 @@ export class Tenantry {
     const appPool = createPool(withCredentials(options.databaseUrl, roles.app, passwords.app),
       { max: options.poolMax, applicationName: 'tenantry-app' });
     const tenantry = new Tenantry(options, passwords, admin, platformPool, appPool);
-    // Without notifications (a pooler in transaction mode drops LISTEN) the cache TTL still bounds
-    // how long another process's change goes unseen.
-    // Revocations matter while a token they revoke could still be valid.
-    await tenantry.catalog.loadRevocations(options.jwt.ttlSeconds + 60);
+    await tenantry.catalog.loadRevocations();
     const unfollow = options.catalogListen ? await tenantry.catalog.follow().catch(() => undefined) : undefined;
     if (unfollow) {
       tenantry.#unfollow = unfollow;
     } else {
-      // No LISTEN (turned off, or it failed): reload revocations every few seconds instead.
+      // No LISTEN (turned off, or it failed): the cache TTL bounds how long another process's
+      // change goes unseen, and revocations are reloaded every few seconds.
       const timer = setInterval(() => { void tenantry.catalog.loadRevocations().catch(() => {}); }, REVOCATION_POLL_MS);
       timer.unref();
       tenantry.#unfollow = async () => clearInterval(timer);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Tenantry, withPlatformScope } from '../src/index.js';
 import { buildServer } from '../app/server.js';
-import { ADMIN_TOKEN, JWT_SECRET, migrationsDir, pooledDemoTenants, ROLE_PASSWORD, startTestStack, type TestStack } from './helpers.js';
+import { ADMIN_TOKEN, pooledDemoTenants, startTestStack, startTestTenantry, type TestStack } from './helpers.js';
 
 const TIMEOUT_MS = 400;
 
@@ -42,12 +42,7 @@ describe('catalog deadline', () => {
 
   it('a suspension made by another process, or by hand in SQL, reaches this process at once (LISTEN/NOTIFY), not after the TTL', { timeout: 60_000 }, async () => {
     // A second process on the same database, with a cache that would hold entries for 10 minutes.
-    const other = await Tenantry.start({
-      databaseUrl: stack.databaseUrl, migrationsDir,
-      jwt: { secret: JWT_SECRET, issuer: 'tenantry', audience: 'tenantry-api', ttlSeconds: 3600 },
-      rolePasswords: { app: ROLE_PASSWORD, platform: ROLE_PASSWORD },
-      catalogCache: { max: 100, ttlMs: 600_000 },
-    });
+    const other = await startTestTenantry(stack.databaseUrl, { catalogCache: { max: 100, ttlMs: 600_000 } });
     const otherApp = await buildServer({ tenantry: other, adminToken: ADMIN_TOKEN });
     const acme = pooledDemoTenants[0]!;
     const statusIn = async (t: Tenantry) => (await t.catalog.findBySlug(acme.slug))?.status;

@@ -73,6 +73,20 @@ export interface TestStack {
   close(): Promise<void>;
 }
 
+/**
+ * The toolkit on `databaseUrl` with the suite's fixed JWT secret and role passwords (the roles are
+ * cluster-wide). Started on a database that already has one, it is a second "process" there.
+ */
+export function startTestTenantry(databaseUrl: string, overrides: Partial<TenantryOptions> = {}): Promise<Tenantry> {
+  return Tenantry.start({
+    databaseUrl,
+    migrationsDir,
+    jwt: { secret: JWT_SECRET, issuer: 'tenantry', audience: 'tenantry-api', ttlSeconds: 3600 },
+    rolePasswords: { app: ROLE_PASSWORD, platform: ROLE_PASSWORD },
+    ...overrides,
+  });
+}
+
 /** A database, the toolkit on it, the demo fixtures and the helpdesk server (used via inject). */
 export async function startTestStack(overrides: Partial<TenantryOptions> = {}, tenants: readonly FixtureTenant[] = demoTenants): Promise<TestStack> {
   const server = createPool(serverUrl(), { max: 1 });
@@ -82,13 +96,7 @@ export async function startTestStack(overrides: Partial<TenantryOptions> = {}, t
     await server.end();
   }
   const db = await createTestDatabase();
-  const tenantry = await Tenantry.start({
-    databaseUrl: db.url,
-    migrationsDir,
-    jwt: { secret: JWT_SECRET, issuer: 'tenantry', audience: 'tenantry-api', ttlSeconds: 3600 },
-    rolePasswords: { app: ROLE_PASSWORD, platform: ROLE_PASSWORD },
-    ...overrides,
-  });
+  const tenantry = await startTestTenantry(db.url, overrides);
   await seedDemoTenants(tenantry, tenants);
   const app = await buildServer({ tenantry, adminToken: ADMIN_TOKEN });
   const admin = createPool(db.url, { max: 2 });

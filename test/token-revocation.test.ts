@@ -11,18 +11,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { Tenantry } from '../src/index.js';
 import { buildServer } from '../app/server.js';
-import { ADMIN_TOKEN, JWT_SECRET, ROLE_PASSWORD, migrationsDir, startTestStack, type TestStack } from './helpers.js';
+import { ADMIN_TOKEN, startTestStack, startTestTenantry, type TestStack } from './helpers.js';
 
 let stack: TestStack;
 /** A second process, as far as the toolkit goes: its own Tenantry (catalog, caches, LISTEN). */
 let other: { tenantry: Tenantry; app: FastifyInstance } | undefined;
 
 const startOther = async () => {
-  const tenantry = await Tenantry.start({
-    databaseUrl: stack.databaseUrl, migrationsDir,
-    jwt: { secret: JWT_SECRET, issuer: 'tenantry', audience: 'tenantry-api', ttlSeconds: 3600 },
-    rolePasswords: { app: ROLE_PASSWORD, platform: ROLE_PASSWORD },
-  });
+  const tenantry = await startTestTenantry(stack.databaseUrl);
   return { tenantry, app: await buildServer({ tenantry, adminToken: ADMIN_TOKEN }) };
 };
 
@@ -129,11 +125,7 @@ describe('token revocation', () => {
       "select count(*)::int as n from pg_stat_activity where datname = current_database() and query ilike 'listen%'"))[0]!.n;
     const before = await listening();
     assert.ok(before >= 2, `the stack and the other process listen (${before})`);
-    const tenantry = await Tenantry.start({
-      databaseUrl: stack.databaseUrl, migrationsDir, catalogListen: false,
-      jwt: { secret: JWT_SECRET, issuer: 'tenantry', audience: 'tenantry-api', ttlSeconds: 3600 },
-      rolePasswords: { app: ROLE_PASSWORD, platform: ROLE_PASSWORD },
-    });
+    const tenantry = await startTestTenantry(stack.databaseUrl, { catalogListen: false });
     const app = await buildServer({ tenantry, adminToken: ADMIN_TOKEN });
     try {
       assert.equal(await listening(), before, 'this process opened no LISTEN session');

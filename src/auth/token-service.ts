@@ -111,7 +111,7 @@ export class TokenService {
       });
       const { sub, tid, role, iat } = payload as { sub?: unknown; tid?: unknown; role?: unknown; iat?: unknown };
       if (typeof sub !== 'string' || typeof tid !== 'string' || !UUID.test(tid) || typeof role !== 'string' || !ROLES.has(role) || typeof iat !== 'number') {
-        throw new TenantryError('invalid_token', 'the token lacks valid sub, tid or role claims');
+        throw new TenantryError('invalid_token', 'the token lacks valid sub, tid, role or iat claims');
       }
       const claims: TokenClaims = Object.freeze({ sub, tid, role: role as TokenClaims['role'], iat: iat as number });
       const ttl = (payload.exp! - 5) * 1000 - Date.now();

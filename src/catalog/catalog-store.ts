@@ -47,6 +47,10 @@ function isoTime(pgText: string): string {
   return new Date(pgText).toISOString();
 }
 
+function revocationKey(tenantId: string, subject: string): string {
+  return `${tenantId}/${subject}`;
+}
+
 /** Channel of the catalog's change notifications (see migrations/0002_catalog_notify.sql). */
 const CHANNEL = 'tenantry_catalog';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -60,14 +64,15 @@ export class CatalogStore {
   readonly #cache: LRUCache<string, Tenant>;
 
   readonly #timeoutMs: number;
-  /** `${tenantId}/${subject}` → revoked at (ms since the epoch); see revokeTokens(). */
+  /** revocationKey(tenant, subject) → revoked at (ms since the epoch); see revokeTokens(). */
   #revocations = new Map<string, number>();
   /** How far back revocations matter: a token older than this has expired anyway. */
-  #revocationHorizonSeconds = 24 * 3600;
+  readonly #revocationHorizonSeconds: number;
 
-  constructor(sql: Sql, cache: CatalogCacheOptions = { ttlMs: 5_000, max: 10_000 }, timeoutMs = 2_000) {
+  constructor(sql: Sql, cache: CatalogCacheOptions = { ttlMs: 5_000, max: 10_000 }, timeoutMs = 2_000, revocationHorizonSeconds = 24 * 3600) {
     this.#sql = sql;
     this.#timeoutMs = timeoutMs;
+    this.#revocationHorizonSeconds = revocationHorizonSeconds;
     this.#cache = new LRUCache<string, Tenant>({ max: cache.max, ttl: cache.ttlMs });
   }
 
@@ -100,7 +105,7 @@ export class CatalogStore {
       `insert into tenantry.token_revocations (tenant_id, subject, revoked_at) values ($1, $2, to_timestamp($3::float8 / 1000))
        on conflict (tenant_id, subject) do update set revoked_at = greatest(token_revocations.revoked_at, excluded.revoked_at)`,
       [tenantId, subject, at]));
-    const key = `${tenantId}/${subject}`;
+    const key = revocationKey(tenantId, subject);
     this.#revocations.set(key, Math.max(at, this.#revocations.get(key) ?? 0));
     // Rows older than a token lifetime revoke nothing any more.
     await this.#q('delete from tenantry.token_revocations where revoked_at < now() - make_interval(secs => $1)',
@@ -109,18 +114,18 @@ export class CatalogStore {
 
   /** Is a token of `subject` issued at `iat` (seconds, fractional) revoked? In memory, no I/O. */
   isRevoked(tenantId: string, subject: string, iat: number): boolean {
-    const at = this.#revocations.get(`${tenantId}/${subject}`);
+    const at = this.#revocations.get(revocationKey(tenantId, subject));
     return at !== undefined && iat * 1000 <= at;
   }
 
-  /** Reads the revocations of the last `horizonSeconds` (by default, the last value given). */
-  async loadRevocations(horizonSeconds = this.#revocationHorizonSeconds): Promise<void> {
-    this.#revocationHorizonSeconds = horizonSeconds;
+  /** Reads the revocations that can still matter (within the horizon given to the constructor). */
+  async loadRevocations(): Promise<void> {
+    const horizonSeconds = this.#revocationHorizonSeconds;
     const rows = await this.#read(() => this.#q<{ tenant_id: string; subject: string; at: number }[]>(
       `select tenant_id::text, subject, (extract(epoch from revoked_at) * 1000)::float8 as at
          from tenantry.token_revocations where revoked_at > now() - make_interval(secs => $1)`, [horizonSeconds]));
     const next = new Map<string, number>();
-    for (const r of rows) next.set(`${r.tenant_id}/${r.subject}`, Number(r.at));
+    for (const r of rows) next.set(revocationKey(r.tenant_id, r.subject), Number(r.at));
     // A revocation made here while the read was under way is not lost.
     for (const [k, v] of this.#revocations) if (v > (next.get(k) ?? 0) && v > Date.now() - horizonSeconds * 1000) next.set(k, v);
     this.#revocations = next;
