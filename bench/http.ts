@@ -7,7 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import type { Sql } from '../src/data/postgres-driver.js';
+import type { Sql } from '../src/data/driver/index.js';
 import { BARE_APPLICATION_NAME, BARE_RLS_APPLICATION_NAME, projectRoot, type OrchestratorMessage, type ServerMessage } from './common.js';
 import { median, ratio, round } from './stats.js';
 
@@ -109,7 +109,7 @@ export class BackendCpu {
 
   async snapshot(applicationNames: readonly string[]): Promise<Map<number, number> | undefined> {
     if (!this.enabled) return undefined;
-    const rows = await this.sql.unsafe<{ pid: number }[]>(
+    const rows = await this.sql.query<{ pid: number }>(
       'select pid from pg_stat_activity where datname = current_database() and application_name = any($1)', [applicationNames as string[]]);
     const out = new Map<number, number>();
     for (const { pid } of rows) {

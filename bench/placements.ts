@@ -51,7 +51,7 @@ import {
   Tenantry, TokenService, listTargets, loadMigrations, migrateAll, startEmbeddedPostgres, withPlatformScope,
   tenantDatabase, tenantRole, type Isolation, type MigrationRun,
 } from '../src/index.js';
-import { createPool, ident, withDatabase } from '../src/data/postgres-driver.js';
+import { createPool, ident, withDatabase } from '../src/data/driver/index.js';
 import type { PlacementsOrchestratorMessage, PlacementsServerMessage } from './placements-server.js';
 import { ROLE_PASSWORD, cleanupOnExit, clockTicks, machine } from './common.js';
 
@@ -217,7 +217,7 @@ async function openServer(): Promise<PgServer> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tenantry-placements-'));
   onCleanup(() => rm(dir, { recursive: true, force: true }));
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const embedded = await startEmbeddedPostgres({ dataDir: dir, persistent: false });
+  const embedded = await startEmbeddedPostgres({ dataDir: dir, persistent: false, exitOnSignal: false });
   onCleanup(() => embedded.stop());
   return { url: embedded.url, kind: 'embedded', local: true };
 }
@@ -231,31 +231,31 @@ interface RunDatabase { readonly url: string; readonly name: string; drop(): Pro
 async function createRunDatabase(server: PgServer, label: string): Promise<RunDatabase> {
   const name = `tenantry_placements_${label}_${randomBytes(3).toString('hex')}`;
   const a = createPool(server.url, { max: 1 });
-  try { await a.unsafe(`create database ${ident(name)}`); } finally { await a.end(); }
+  try { await a.query(`create database ${ident(name)}`); } finally { await a.end(); }
   const url = withDatabase(server.url, name);
   let dropped: Promise<void> | undefined;
   const drop = () => (dropped ??= (async () => {
     let tenants: { id: string; isolation: Isolation }[] = [];
     const su = createPool(url, { max: 1 });
     try {
-      tenants = await su.unsafe<{ id: string; isolation: Isolation }[]>(
+      tenants = await su.query<{ id: string; isolation: Isolation }>(
         "select id::text as id, isolation from tenantry.tenants where isolation <> 'pooled'");
-    } catch { /* no catalog yet */ } finally { await su.end({ timeout: 5 }); }
+    } catch { /* no catalog yet */ } finally { await su.end(); }
     const a2 = createPool(server.url, { max: 4 });
     try {
       const t0 = performance.now();
       const dbs = tenants.filter((t) => t.isolation === 'database');
       await parallel(dbs.length, 4, async (i) => {
-        await a2.unsafe(`drop database if exists ${ident(tenantDatabase(dbs[i]!.id))} with (force)`);
+        await a2.query(`drop database if exists ${ident(tenantDatabase(dbs[i]!.id))} with (force)`);
       });
-      await a2.unsafe(`drop database if exists ${ident(name)} with (force)`);
+      await a2.query(`drop database if exists ${ident(name)} with (force)`);
       const roleNames = server.kind === 'external' ? tenants.filter((t) => t.isolation === 'schema').map((t) => tenantRole(t.id)) : [];
       for (let i = 0; i < roleNames.length; i += 200) {
-        await a2.unsafe(`drop role if exists ${roleNames.slice(i, i + 200).map(ident).join(', ')}`);
+        await a2.query(`drop role if exists ${roleNames.slice(i, i + 200).map(ident).join(', ')}`);
       }
       log(`dropped ${name}, ${dbs.length} tenant databases${roleNames.length ? ` and ${roleNames.length} tenant roles` : ''} in ${fmt((performance.now() - t0) / 1000, 1)} s`);
     } finally {
-      await a2.end({ timeout: 5 });
+      await a2.end();
     }
   })());
   onCleanup(async () => {
@@ -505,7 +505,7 @@ async function createSchemaTenants(tenantry: Tenantry, url: string, count: numbe
   const t1 = performance.now();
   const su = createPool(url, { max: 1 });
   try {
-    await su.unsafe(`do $$
+    await su.query(`do $$
       declare r record;
       begin
         for r in select id from tenantry.tenants where isolation = 'schema' loop
@@ -535,12 +535,12 @@ async function createPooledTenants(tenantry: Tenantry, url: string, count: numbe
   });
   const su = createPool(url, { max: 1 });
   try {
-    await su.unsafe(`insert into app.tickets (tenant_id, id, title, description)
+    await su.query(`insert into app.tickets (tenant_id, id, title, description)
       select t.id, md5(t.id::text || ':' || g)::uuid, 'Ticket ' || g, 'Placements benchmark ticket'
       from unnest($1::uuid[]) t(id), generate_series(1, ${settings.ticketsPerTenant}) g`, [ids]);
-    await su.unsafe(`insert into app.users (tenant_id, id, email, name, role, password_hash)
+    await su.query(`insert into app.users (tenant_id, id, email, name, role, password_hash)
       select t.id, t.id, 'bench@' || t.id || '.test', 'Bench agent', 'agent', '-' from unnest($1::uuid[]) t(id)`, [ids]);
-    await su.unsafe('analyze app.tickets');
+    await su.query('analyze app.tickets');
   } finally {
     await su.end();
   }
@@ -670,7 +670,7 @@ async function countMigrated(url: string, version: number): Promise<number> {
   try {
     const targets = await listTargets(su, url);
     const inControl = targets.filter((t) => t.databaseUrl === url).map((t) => t.schema);
-    const [row] = await su.unsafe<{ n: number }[]>(`
+    const [row] = await su.query<{ n: number }>(`
       select count(*)::int as n from pg_class c join pg_namespace n on n.oid = c.relnamespace
       where c.relname = 'tenantry_migrations' and n.nspname = any($1::text[])
         and (xpath('/row/n/text()', query_to_xml(format('select count(*) as n from %I.tenantry_migrations where version = %s', n.nspname, $2::int), false, true, '')))[1]::text::int > 0`,
@@ -698,7 +698,7 @@ async function runKilledMigration(url: string, migrationsDir: string, step: numb
   const su = createPool(url, { max: 1, applicationName: 'bench-watch' });
   try {
     for (const deadline = Date.now() + 30_000; ;) {
-      const [r] = await su.unsafe<{ n: number }[]>("select count(*)::int as n from pg_stat_activity where application_name = 'tenantry-migrate'");
+      const [r] = await su.query<{ n: number }>("select count(*)::int as n from pg_stat_activity where application_name = 'tenantry-migrate'");
       if (!r?.n) break;
       if (Date.now() > deadline) throw new Error('the killed run still has sessions after 30 s');
       await new Promise((res) => setTimeout(res, 100));
@@ -758,7 +758,7 @@ async function benchRandomTenantRead(url: string, migrationsDir: string, schemaI
   const clk = clockTicks();
   const backendCpu = new Map<number, number>();
   const pgCpuMs = async (): Promise<number> => {
-    const pids = await su.unsafe<{ pid: number }[]>('select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()');
+    const pids = await su.query<{ pid: number }>('select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()');
     for (const { pid } of pids) {
       const ticks = await procTicks(pid);
       if (ticks !== undefined) backendCpu.set(pid, ticks);
@@ -769,7 +769,7 @@ async function benchRandomTenantRead(url: string, migrationsDir: string, schemaI
   };
   const snapshot = async () => {
     await new Promise((r) => setTimeout(r, 1200));
-    const [row] = await su.unsafe<{ n: string }[]>(
+    const [row] = await su.query<{ n: string }>(
       "select (coalesce(seq_scan, 0) + coalesce(idx_scan, 0))::text as n from pg_stat_user_tables where relid = 'tenantry.tenants'::regclass");
     return { catalog: Number(row?.n ?? 0), serverCpu: await server.cpuMs(), pgCpu: pgLocal ? await pgCpuMs() : Number.NaN };
   };
@@ -951,7 +951,7 @@ async function main(): Promise<void> {
   const probe = createPool(server.url, { max: 1 });
   let pgVersion = 'unknown';
   try {
-    const [row] = await probe.unsafe<{ v: string }[]>('select version() as v');
+    const [row] = await probe.query<{ v: string }>('select version() as v');
     pgVersion = row?.v ?? pgVersion;
   } finally { await probe.end(); }
   const env = await machine(pgVersion);

@@ -16,7 +16,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Tenantry } from '../src/index.js';
-import { createPool } from '../src/data/postgres-driver.js';
+import { createPool } from '../src/data/driver/index.js';
 import { JWT_SECRET, ROLE_PASSWORD, cleanupOnExit, clockTicks, machine, migrationsDir, projectRoot } from './common.js';
 import { demoTenants, openBenchDatabase, seedBench, serverVersion, ticketIds } from './database.js';
 import { driverModes, runDriverPair, type DriverPhase, type DriverResult } from './driver.js';
@@ -141,7 +141,7 @@ async function main(): Promise<number> {
       }
     }
     const monitor = createPool(db.url, { max: 1, applicationName: 'bench-monitor' });
-    onCleanup(() => monitor.end({ timeout: 5 }));
+    onCleanup(() => monitor.end());
     const pgCpu = new BackendCpu(monitor, db.local && process.platform === 'linux', clockTicks());
     const tenantryRequests = ids.map((id) => ({ method: 'GET', path: `/api/v1/tickets/${id}`, headers: tHeaders }));
     const targets: HttpTarget[] = [

@@ -6,6 +6,8 @@
 export const errorCatalog = {
   validation_failed: { status: 400, title: 'The request is not valid' },
   malformed_json: { status: 400, title: 'The request body is not valid JSON' },
+  bad_request: { status: 400, title: 'The request is not valid HTTP' },
+  host_required: { status: 400, title: 'The request has no Host header' },
   invalid_cursor: { status: 400, title: 'The pagination cursor is not valid' },
   tenant_required: { status: 400, title: 'No tenant was identified in the request' },
   tenant_ambiguous: { status: 400, title: 'Two sources in the request name different tenants' },
@@ -21,18 +23,23 @@ export const errorCatalog = {
   tenant_not_found: { status: 404, title: 'The tenant does not exist' },
   route_not_found: { status: 404, title: 'No such route' },
   method_not_allowed: { status: 405, title: 'The method is not allowed on this route' },
+  request_timeout: { status: 408, title: 'The request did not arrive in time' },
   conflict: { status: 409, title: 'The request conflicts with the current state' },
   email_taken: { status: 409, title: 'A user with this email already exists in the tenant' },
   tenant_slug_taken: { status: 409, title: 'A tenant with this slug already exists' },
   payload_too_large: { status: 413, title: 'The request body is too large' },
+  uri_too_long: { status: 414, title: 'The request URI is too long' },
   unsupported_media_type: { status: 415, title: 'The request body must be application/json' },
   invalid_reference: { status: 422, title: 'A referenced resource does not exist' },
   isolation_unavailable: { status: 422, title: 'This isolation model is not available on this platform' },
+  headers_too_large: { status: 431, title: 'The request headers are too large' },
   tenant_context_missing: { status: 500, title: 'Data access outside a tenant context' },
   internal_error: { status: 500, title: 'Internal error' },
+  shutting_down: { status: 503, title: 'The server is shutting down; retry on another instance' },
   catalog_unavailable: { status: 503, title: 'The tenant catalog is unavailable' },
   database_unavailable: { status: 503, title: 'The tenant database is unavailable' },
   database_busy: { status: 503, title: 'Every database connection of this shard is in use; retry shortly' },
+  query_timeout: { status: 503, title: 'A database statement ran past its time limit and was cancelled' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorCatalog;

@@ -11,8 +11,8 @@ export type { Tenant, TenantStatus, Isolation, ApiKeyRecord } from './catalog/ty
 export { CatalogStore } from './catalog/catalog-store.js';
 export { checkSlug, reservedSlugs, SLUG_PATTERN } from './catalog/slug.js';
 export { DataPlane, type TenantTransaction } from './data/data-plane.js';
-export type { Placement, Lease, Statement } from './data/placement.js';
-export { contextPrelude } from './data/placement.js';
+export type { Placement, Lease, SessionScope } from './data/placement.js';
+export { contextStatement } from './data/placement.js';
 export { PooledPlacement } from './data/pooled/pooled-placement.js';
 export { SchemaPlacement } from './data/schema/schema-placement.js';
 export { DatabasePlacement, type DatabasePlacementOptions } from './data/database/database-placement.js';
@@ -30,4 +30,4 @@ export { auditAll, type AuditReport } from './migrate/check.js';
 export { auditTables, auditTablesOf, auditRole, auditRolesOf, auditRoutinesAndViews, auditRoutinesAndViewsOf, schemaShape, schemaShapes, diffShapes, type AuditScope, type RoleScope, type Finding } from './migrate/audit.js';
 export { listTargets, type MigrationTarget } from './migrate/targets.js';
 export { bootstrapDatabase } from './data/bootstrap.js';
-export { createPool, type Sql } from './data/postgres-driver.js';
+export { createPool, type Sql, type SqlConnection, type Statement, type Queryable } from './data/driver/index.js';

@@ -7,7 +7,7 @@ import { onPlatformScope, requirePlatformScope, requireTenantScope, runWithTenan
 import { bootstrapDatabase, roles, schemas, type RolePasswords } from './data/bootstrap.js';
 import { DataPlane } from './data/data-plane.js';
 import { PooledPlacement, reserve } from './data/pooled/pooled-placement.js';
-import { createPool, withCredentials, type Sql } from './data/postgres-driver.js';
+import { createPool, withCredentials, withEndpoint, type Sql } from './data/driver/index.js';
 import { applyMigrations, type TargetResult } from './migrate/apply-migrations.js';
 import { loadMigrations, type MigrationFile } from './migrate/migration-files.js';
 import { migrateAll, type MigrateOptions, type MigrationRun } from './migrate/orchestrator.js';
@@ -27,6 +27,12 @@ import { checkSlug } from './catalog/slug.js';
 const REVOCATION_POLL_MS = 5_000;
 
 const catalogMigrations = fileURLToPath(new URL('./catalog/migrations/', import.meta.url));
+
+/** The runtime URL (a pooler's, or the direct one) with a runtime role's credentials. */
+function runtimeUrl(options: TenantryOptions, role: string, password: string): string {
+  const url = options.runtimeUrl ? withEndpoint(options.databaseUrl, options.runtimeUrl) : options.databaseUrl;
+  return withCredentials(url, role, password);
+}
 
 /** Applies the control-plane catalog's own migrations (schema `tenantry`). */
 export async function migrateCatalog(admin: Sql): Promise<TargetResult> {
@@ -76,18 +82,19 @@ export class Tenantry {
     const migrations = () => (files ??= loadMigrations(options.migrationsDir));
     const db = options.tenantDatabases;
     this.db = new DataPlane([
-      new PooledPlacement(appPool),
+      new PooledPlacement(appPool, admin),
       new SchemaPlacement(appPool, admin, migrations),
       new DatabasePlacement({
         adminUrl: options.databaseUrl,
-        runtimeUrl: withCredentials(options.databaseUrl, roles.app, passwords.app),
+        runtimeUrl: runtimeUrl(options, roles.app, passwords.app),
+        prepare: options.pooler !== 'transaction',
         migrations,
         maxConnections: db.maxConnections,
         perTenantConnections: db.poolSize,
         acquireTimeoutMs: db.acquireTimeoutMs,
         idleSeconds: db.idleSeconds,
       }),
-    ]);
+    ], { statementTimeoutMs: options.statementTimeoutMs });
     this.tokens = new TokenService(options.jwt);
     const make: Record<ResolverName, () => TenantStrategy> = {
       subdomain: () => new SubdomainStrategy(this.catalog, options.baseDomain),
@@ -120,13 +127,16 @@ export class Tenantry {
       await admin.end();
       throw err;
     }
-    const platformPool = createPool(withCredentials(options.databaseUrl, roles.platform, passwords.platform),
-      { max: options.catalogPoolMax, applicationName: 'tenantry-catalog' });
-    const appPool = createPool(withCredentials(options.databaseUrl, roles.app, passwords.app),
-      { max: options.poolMax, applicationName: 'tenantry-app' });
+    const prepare = options.pooler !== 'transaction';
+    const platformPool = createPool(runtimeUrl(options, roles.platform, passwords.platform),
+      { max: options.catalogPoolMax, applicationName: 'tenantry-catalog', prepare });
+    const appPool = createPool(runtimeUrl(options, roles.app, passwords.app),
+      { max: options.poolMax, applicationName: 'tenantry-app', prepare });
     const tenantry = new Tenantry(options, passwords, admin, platformPool, appPool);
     await tenantry.catalog.loadRevocations();
-    const unfollow = options.catalogListen ? await tenantry.catalog.follow().catch(() => undefined) : undefined;
+    // LISTEN needs a session of its own: always on the direct connection, never through a pooler.
+    const direct = createPool(withCredentials(options.databaseUrl, roles.platform, passwords.platform), { max: 1, applicationName: 'tenantry-catalog' });
+    const unfollow = options.catalogListen ? await tenantry.catalog.follow(direct).catch(() => undefined) : undefined;
     if (unfollow) {
       tenantry.#unfollow = unfollow;
     } else {
@@ -197,12 +207,12 @@ export class Tenantry {
     const conn = await reserve(this.#locks);
     try {
       const key = ['tenantry.create', slug];
-      const [row] = await conn.unsafe<{ locked: boolean }[]>('select pg_try_advisory_lock(hashtext($1), hashtext($2)) as locked', key);
+      const [row] = await conn.query<{ locked: boolean }>('select pg_try_advisory_lock(hashtext($1), hashtext($2)) as locked', key);
       if (!row?.locked) throw new TenantryError('tenant_slug_taken', `a tenant with slug "${slug}" is being created`);
       try {
         return await fn();
       } finally {
-        await conn.unsafe('select pg_advisory_unlock(hashtext($1), hashtext($2))', key).catch(() => {});
+        await conn.query('select pg_advisory_unlock(hashtext($1), hashtext($2))', key).catch(() => {});
       }
     } finally {
       conn.release();
@@ -230,7 +240,7 @@ export class Tenantry {
   async ready(): Promise<boolean> {
     try {
       await this.catalog.ping();
-      await this.#admin.unsafe('select 1');
+      await this.#admin.query('select 1');
       return true;
     } catch {
       return false;
@@ -246,7 +256,7 @@ export class Tenantry {
     try {
       return await migrateAll(pool, this.options.databaseUrl, files, opts);
     } finally {
-      await pool.end({ timeout: 5 });
+      await pool.end();
     }
   }
 
@@ -263,6 +273,6 @@ export class Tenantry {
   async close(): Promise<void> {
     this.#unsubscribe();
     await this.#unfollow().catch(() => {});
-    await Promise.all([this.db.close(), this.#platformPool.end({ timeout: 5 }), this.#admin.end({ timeout: 5 }), this.#locks?.end({ timeout: 5 })]);
+    await Promise.all([this.db.close(), this.#platformPool.end(), this.#admin.end(), this.#locks?.end()]);
   }
 }

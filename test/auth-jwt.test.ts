@@ -171,7 +171,7 @@ describe('bearer tokens, roles and the admin API (HS256 server)', () => {
 
   it('403 insufficient_role: an agent cannot create users or delete tickets', async () => {
     const agent = bearer(await stack.token('acme', 'agent'));
-    const usersBefore = await stack.admin.unsafe<{ n: number }[]>('select count(*)::int as n from app.users');
+    const usersBefore = await stack.admin.query<{ n: number }>('select count(*)::int as n from app.users');
     const create = await stack.app.inject({
       method: 'POST', url: '/api/v1/users', headers: agent,
       payload: { email: 'new-agent@acme.test', name: 'New', password: 'password-123', role: 'agent' },
@@ -182,11 +182,11 @@ describe('bearer tokens, roles and the admin API (HS256 server)', () => {
     assertProblem(await stack.app.inject({
       method: 'PATCH', url: `/api/v1/users/${user(acme, 'agent').id}`, headers: agent, payload: { role: 'owner' },
     }), 403, 'insufficient_role', 'agent promotes itself');
-    const usersAfter = await stack.admin.unsafe<{ n: number }[]>('select count(*)::int as n from app.users');
+    const usersAfter = await stack.admin.query<{ n: number }>('select count(*)::int as n from app.users');
     assert.equal(usersAfter[0]!.n, usersBefore[0]!.n);
-    const still = await stack.admin.unsafe('select 1 from app.tickets where id = $1', [ticketId]);
+    const still = await stack.admin.query('select 1 from app.tickets where id = $1', [ticketId]);
     assert.equal(still.length, 1, 'the ticket an agent tried to delete is gone');
-    const role = await stack.admin.unsafe<{ role: string }[]>('select role from app.users where id = $1', [user(acme, 'agent').id]);
+    const role = await stack.admin.query<{ role: string }>('select role from app.users where id = $1', [user(acme, 'agent').id]);
     assert.equal(role[0]!.role, 'agent');
   });
 
@@ -197,7 +197,7 @@ describe('bearer tokens, roles and the admin API (HS256 server)', () => {
       payload: { email: 'second-owner@acme.test', name: 'Second Owner', password: 'password-123', role: 'owner' },
     });
     assertProblem(owner, 403, 'insufficient_role', 'admin creates owner');
-    const none = await stack.admin.unsafe("select 1 from app.users where email = 'second-owner@acme.test'");
+    const none = await stack.admin.query("select 1 from app.users where email = 'second-owner@acme.test'");
     assert.equal(none.length, 0);
     assertProblem(await stack.app.inject({
       method: 'PATCH', url: `/api/v1/users/${user(acme, 'owner').id}`, headers: admin, payload: { name: 'Renamed' },
@@ -216,7 +216,7 @@ describe('bearer tokens, roles and the admin API (HS256 server)', () => {
     const tenantBody = (slug: string, extra: Record<string, unknown> = {}) => ({
       slug, name: `Tenant ${slug}`, owner: { email: `owner@${slug}.test`, password: 'password-123', name: 'Owner' }, ...extra,
     });
-    const tenantCount = async () => (await stack.admin.unsafe<{ n: number }[]>('select count(*)::int as n from tenantry.tenants'))[0]!.n;
+    const tenantCount = async () => (await stack.admin.query<{ n: number }>('select count(*)::int as n from tenantry.tenants'))[0]!.n;
 
     it('401 admin_token_invalid: missing, wrong, or a tenant token', async () => {
       const tenantToken = await stack.token('acme', 'owner');
@@ -238,7 +238,7 @@ describe('bearer tokens, roles and the admin API (HS256 server)', () => {
         assertProblem(await adminReq('POST', `/tenants/${acme.id}/suspend`, headers), 401, 'admin_token_invalid', `suspend ${name}`);
       }
       assert.equal(await tenantCount(), before);
-      const status = await stack.admin.unsafe<{ status: string }[]>('select status from tenantry.tenants where id = $1', [acme.id]);
+      const status = await stack.admin.query<{ status: string }>('select status from tenantry.tenants where id = $1', [acme.id]);
       assert.equal(status[0]!.status, 'active');
       // Control: the right token lists the tenants.
       const ok = await adminReq('GET', '/tenants', good);
@@ -247,7 +247,7 @@ describe('bearer tokens, roles and the admin API (HS256 server)', () => {
     });
 
     it('GET /tenants pages with an opaque cursor through every tenant, in id order, once each', async () => {
-      const ids = (await stack.admin.unsafe<{ id: string }[]>('select id::text as id from tenantry.tenants order by id')).map((r) => r.id);
+      const ids = (await stack.admin.query<{ id: string }>('select id::text as id from tenantry.tenants order by id')).map((r) => r.id);
       assert.ok(ids.length >= 2);
       const seen: string[] = [];
       let cursor: string | null = null;
@@ -275,17 +275,17 @@ describe('bearer tokens, roles and the admin API (HS256 server)', () => {
 
     it('409 tenant_slug_taken: a duplicate slug changes nothing', async () => {
       const before = await tenantCount();
-      const users = await stack.admin.unsafe<{ n: number }[]>('select count(*)::int as n from app.users where tenant_id = $1', [acme.id]);
+      const users = await stack.admin.query<{ n: number }>('select count(*)::int as n from app.users where tenant_id = $1', [acme.id]);
       assertProblem(await adminReq('POST', '/tenants', good, tenantBody('acme')), 409, 'tenant_slug_taken', 'duplicate');
       assert.equal(await tenantCount(), before);
-      const usersAfter = await stack.admin.unsafe<{ n: number }[]>('select count(*)::int as n from app.users where tenant_id = $1', [acme.id]);
+      const usersAfter = await stack.admin.query<{ n: number }>('select count(*)::int as n from app.users where tenant_id = $1', [acme.id]);
       assert.equal(usersAfter[0]!.n, users[0]!.n);
     });
 
     it('isolation "schema": 422 isolation_unavailable, or 201 with a consistent tenant', async () => {
       const before = await tenantCount();
       const res = await adminReq('POST', '/tenants', good, tenantBody('schemaco', { isolation: 'schema' }));
-      const rows = await stack.admin.unsafe<{ isolation: string; status: string }[]>(
+      const rows = await stack.admin.query<{ isolation: string; status: string }>(
         "select isolation, status from tenantry.tenants where slug = 'schemaco'");
       if (res.statusCode === 422) {
         assertProblem(res, 422, 'isolation_unavailable', 'schema isolation');
@@ -316,7 +316,7 @@ describe('bearer tokens, roles and the admin API (HS256 server)', () => {
 
   // Last: it takes the catalog away from this stack (and gives it back).
   it('503 catalog_unavailable, never 404, when the catalog cannot be reached', async () => {
-    const [{ db }] = await stack.admin.unsafe<[{ db: string }]>('select current_database() as db');
+    const [{ db }] = await stack.admin.query<{ db: string }>('select current_database() as db') as [{ db: string }];
     const ident = `"${db.replace(/"/g, '""')}"`;
     // The driver may hold a query back while it waits to reconnect: fail clearly rather than hang.
     const bounded = async (what: string, p: Promise<LightMyRequestResponse>) => {
@@ -333,9 +333,9 @@ describe('bearer tokens, roles and the admin API (HS256 server)', () => {
     // Control: while the catalog is up, an unknown slug is a 404.
     assertProblem(await tickets({ 'x-tenant': 'never-seen-before' }), 404, 'tenant_not_found', 'before the outage');
     // Only this test database: the platform role may no longer connect to it, and its sessions end.
-    await stack.admin.unsafe(`revoke connect on database ${ident} from public, tenantry_platform`);
+    await stack.admin.query(`revoke connect on database ${ident} from public, tenantry_platform`);
     try {
-      await stack.admin.unsafe(
+      await stack.admin.query(
         "select pg_terminate_backend(pid) from pg_stat_activity where usename = 'tenantry_platform' and datname = current_database()");
       const res = await bounded('x-tenant', tickets({ 'x-tenant': 'never-seen-before' }));
       const body = assertProblem(res, 503, 'catalog_unavailable', 'x-tenant during the outage');
@@ -346,7 +346,7 @@ describe('bearer tokens, roles and the admin API (HS256 server)', () => {
         payload: { email: 'owner@acme.test', password: 'whatever' },
       })), 503, 'catalog_unavailable', 'login during the outage');
     } finally {
-      await stack.admin.unsafe(`grant connect on database ${ident} to public, tenantry_platform`);
+      await stack.admin.query(`grant connect on database ${ident} to public, tenantry_platform`);
     }
     // Recovered: the pool reconnects (a connection killed above may fail once more) and the unknown
     // slug is a 404 again. Until then the answer is a 503, never a 404 or a 500.

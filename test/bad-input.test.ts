@@ -248,7 +248,7 @@ describe('bad input: every route answers 4xx problem+json and writes nothing', (
   async function snapshot(): Promise<Record<string, { n: number; digest: string | null }>> {
     const out: Record<string, { n: number; digest: string | null }> = {};
     for (const table of TABLES) {
-      const [row] = await stack.admin.unsafe<{ n: number; digest: string | null }[]>(
+      const [row] = await stack.admin.query<{ n: number; digest: string | null }>(
         `select count(*)::int as n, md5(string_agg(t::text, '|' order by t::text)) as digest from ${table} t`);
       out[table] = { n: row!.n, digest: row!.digest };
     }

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { bootstrapDatabase, roles } from '../src/data/bootstrap.js';
-import { createPool, type Sql } from '../src/data/postgres-driver.js';
+import { createPool, type Sql } from '../src/data/driver/index.js';
 import { createTestDatabase, ROLE_PASSWORD, serverUrl } from './helpers.js';
 
 const passwords = { app: ROLE_PASSWORD, platform: ROLE_PASSWORD };
@@ -32,7 +32,7 @@ describe('bootstrap', () => {
     }
     const server = createPool(serverUrl(), { max: 1 });
     try {
-      const rows = await server.unsafe<{ rolname: string; rolsuper: boolean; rolbypassrls: boolean; rolinherit: boolean }[]>(
+      const rows = await server.query<{ rolname: string; rolsuper: boolean; rolbypassrls: boolean; rolinherit: boolean }>(
         'select rolname, rolsuper, rolbypassrls, rolinherit from pg_roles where rolname = any($1) order by rolname',
         [[roles.owner, roles.app, roles.platform]]);
       assert.equal(rows.length, 3);

@@ -21,10 +21,10 @@ describe('catalog deadline', () => {
   it(`a lookup blocked by a lock answers 503 catalog_unavailable after ~${TIMEOUT_MS} ms, then 404 once the lock is gone`, { timeout: 30_000 }, async () => {
     // Control: the catalog answers, so an unknown tenant is a 404.
     assert.equal((await tickets('never-seen-1')).statusCode, 404);
-    const locker = await stack.admin.reserve();
+    const locker = await stack.admin.connect();
     try {
-      await locker.unsafe('begin');
-      await locker.unsafe('lock table tenantry.tenants in access exclusive mode');
+      await locker.query('begin');
+      await locker.query('lock table tenantry.tenants in access exclusive mode');
       const started = Date.now();
       const res = await tickets('never-seen-2');
       const took = Date.now() - started;
@@ -34,7 +34,7 @@ describe('catalog deadline', () => {
       assert.ok(took >= TIMEOUT_MS - 50, `answered after ${took} ms: before the deadline, so not the deadline`);
       assert.ok(took < TIMEOUT_MS + 5_000, `answered after ${took} ms`);
     } finally {
-      await locker.unsafe('rollback');
+      await locker.query('rollback');
       locker.release();
     }
     assert.equal((await tickets('never-seen-3')).statusCode, 404);
@@ -68,12 +68,12 @@ describe('catalog deadline', () => {
       assert.equal(refused.statusCode, 403);
       assert.equal((refused.json() as { code: string }).code, 'tenant_suspended');
       // Resumed by hand in SQL, as an operator would: both processes follow.
-      await stack.admin.unsafe(`update tenantry.tenants set status = 'active' where id = $1`, [acme.id]);
+      await stack.admin.query(`update tenantry.tenants set status = 'active' where id = $1`, [acme.id]);
       await seen(other, 'active');
       await seen(stack.tenantry, 'active');
       assert.equal((await me(otherApp)).statusCode, 401);
     } finally {
-      await stack.admin.unsafe(`update tenantry.tenants set status = 'active' where id = $1`, [acme.id]);
+      await stack.admin.query(`update tenantry.tenants set status = 'active' where id = $1`, [acme.id]);
       await otherApp.close();
       await other.close();
     }

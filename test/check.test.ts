@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { auditAll, type AuditReport, type Finding, type MigrationTarget } from '../src/index.js';
-import { ident, type Sql } from '../src/data/postgres-driver.js';
+import { ident, type Sql } from '../src/data/driver/index.js';
 import { createPlatform, runCli, type Platform } from './fixtures/platform.js';
 
 const CONTROL = 'database:control';
@@ -65,8 +65,8 @@ describe('tenantry check', () => {
 
   it('finds a table without tenant_id (schema tenant)', async () => {
     await breakAndRestore('stray table',
-      () => on(s1, (sql, s) => sql.unsafe(`create table ${s}.stray (id int primary key, body text)`)),
-      () => on(s1, (sql, s) => sql.unsafe(`drop table if exists ${s}.stray`)),
+      () => on(s1, (sql, s) => sql.query(`create table ${s}.stray (id int primary key, body text)`)),
+      () => on(s1, (sql, s) => sql.query(`drop table if exists ${s}.stray`)),
       (r) => {
         const f = find(r, 'tenant_id', s1.id, 'stray');
         assert.ok(f, show(r));
@@ -79,8 +79,8 @@ describe('tenantry check', () => {
 
   it('finds RLS disabled (database tenant)', async () => {
     await breakAndRestore('rls disabled',
-      () => on(d, (sql, s) => sql.unsafe(`alter table ${s}.tickets disable row level security`)),
-      () => on(d, (sql, s) => sql.unsafe(`alter table ${s}.tickets enable row level security`)),
+      () => on(d, (sql, s) => sql.query(`alter table ${s}.tickets disable row level security`)),
+      () => on(d, (sql, s) => sql.query(`alter table ${s}.tickets enable row level security`)),
       (r) => {
         assert.ok(find(r, 'rls_enabled', d.id, 'tickets'), show(r));
         assert.equal(find(r, 'rls_forced', d.id), undefined, show(r));
@@ -90,8 +90,8 @@ describe('tenantry check', () => {
 
   it('finds RLS not forced (schema tenant)', async () => {
     await breakAndRestore('rls not forced',
-      () => on(s2, (sql, s) => sql.unsafe(`alter table ${s}.comments no force row level security`)),
-      () => on(s2, (sql, s) => sql.unsafe(`alter table ${s}.comments force row level security`)),
+      () => on(s2, (sql, s) => sql.query(`alter table ${s}.comments no force row level security`)),
+      () => on(s2, (sql, s) => sql.query(`alter table ${s}.comments force row level security`)),
       (r) => {
         const f = find(r, 'rls_forced', s2.id, 'comments');
         assert.ok(f, show(r));
@@ -101,9 +101,9 @@ describe('tenantry check', () => {
 
   it('finds a policy with USING (true) (pooled schema)', async () => {
     await breakAndRestore('using (true)',
-      () => on(pooled, (sql, s) => sql.unsafe(`drop policy tenant_isolation on ${s}.users;
+      () => on(pooled, (sql, s) => sql.execute(`drop policy tenant_isolation on ${s}.users;
         create policy tenant_isolation on ${s}.users using (true) with check (${POLICY})`)),
-      () => on(pooled, (sql, s) => sql.unsafe(`drop policy if exists tenant_isolation on ${s}.users;
+      () => on(pooled, (sql, s) => sql.execute(`drop policy if exists tenant_isolation on ${s}.users;
         create policy tenant_isolation on ${s}.users using (${POLICY}) with check (${POLICY})`)),
       (r) => {
         const f = find(r, 'policy_using', pooled.id, 'users.tenant_isolation');
@@ -114,9 +114,9 @@ describe('tenantry check', () => {
 
   it('finds a policy without WITH CHECK (schema tenant)', async () => {
     await breakAndRestore('no with check',
-      () => on(s1, (sql, s) => sql.unsafe(`drop policy tenant_isolation on ${s}.tickets;
+      () => on(s1, (sql, s) => sql.execute(`drop policy tenant_isolation on ${s}.tickets;
         create policy tenant_isolation on ${s}.tickets for all using (${POLICY})`)),
-      () => on(s1, (sql, s) => sql.unsafe(`drop policy if exists tenant_isolation on ${s}.tickets;
+      () => on(s1, (sql, s) => sql.execute(`drop policy if exists tenant_isolation on ${s}.tickets;
         create policy tenant_isolation on ${s}.tickets using (${POLICY}) with check (${POLICY})`)),
       (r) => {
         assert.ok(find(r, 'policy_with_check', s1.id, 'tickets.tenant_isolation'), show(r));
@@ -126,13 +126,13 @@ describe('tenantry check', () => {
 
   it('finds a table with no index leading with tenant_id (database tenant)', async () => {
     await breakAndRestore('no tenant index',
-      () => on(d, (sql, s) => sql.unsafe(`
+      () => on(d, (sql, s) => sql.execute(`
         create table ${s}.notes (tenant_id uuid not null default tenantry_rls.current_tenant_id(), id uuid not null, body text,
           primary key (id, tenant_id));
         alter table ${s}.notes enable row level security;
         alter table ${s}.notes force row level security;
         create policy tenant_isolation on ${s}.notes using (${POLICY}) with check (${POLICY})`)),
-      () => on(d, (sql, s) => sql.unsafe(`drop table if exists ${s}.notes`)),
+      () => on(d, (sql, s) => sql.query(`drop table if exists ${s}.notes`)),
       (r) => {
         assert.ok(find(r, 'tenant_index', d.id, 'notes'), show(r));
         // Nothing else is wrong with that table: only the index (and drift) are reported.
@@ -143,8 +143,8 @@ describe('tenantry check', () => {
 
   it('finds the runtime role with BYPASSRLS', async () => {
     await breakAndRestore('bypassrls',
-      () => p.admin.unsafe('alter role tenantry_app bypassrls'),
-      () => p.admin.unsafe('alter role tenantry_app nobypassrls'),
+      () => p.admin.query('alter role tenantry_app bypassrls'),
+      () => p.admin.query('alter role tenantry_app nobypassrls'),
       (r) => {
         const f = find(r, 'runtime_role', CONTROL, 'tenantry_app');
         assert.ok(f, show(r));
@@ -156,8 +156,8 @@ describe('tenantry check', () => {
 
   it('finds the runtime role able to CREATE in the pooled schema', async () => {
     await breakAndRestore('grant create',
-      () => p.admin.unsafe('grant create on schema app to tenantry_app'),
-      () => p.admin.unsafe('revoke create on schema app from tenantry_app'),
+      () => p.admin.query('grant create on schema app to tenantry_app'),
+      () => p.admin.query('revoke create on schema app from tenantry_app'),
       (r) => {
         const f = find(r, 'runtime_role_create', CONTROL, 'tenantry_app');
         assert.ok(f, show(r));
@@ -167,12 +167,12 @@ describe('tenantry check', () => {
 
   it('finds a SECURITY DEFINER function without a pinned search_path (schema tenant)', async () => {
     await breakAndRestore('security definer',
-      () => on(s2, (sql, s) => sql.unsafe(`create function ${s}.leak(n int) returns int language sql security definer as 'select n'`)),
-      () => on(s2, (sql, s) => sql.unsafe(`drop function if exists ${s}.leak(int)`)),
+      () => on(s2, (sql, s) => sql.query(`create function ${s}.leak(n int) returns int language sql security definer as 'select n'`)),
+      () => on(s2, (sql, s) => sql.query(`drop function if exists ${s}.leak(int)`)),
       async (r) => {
         assert.ok(find(r, 'security_definer', s2.id, 'leak(n integer)'), show(r));
         // With a pinned search_path the same function passes.
-        await on(s2, (sql, s) => sql.unsafe(`alter function ${s}.leak(int) set search_path = pg_catalog, pg_temp`));
+        await on(s2, (sql, s) => sql.query(`alter function ${s}.leak(int) set search_path = pg_catalog, pg_temp`));
         const again = await audit();
         assert.equal(find(again, 'security_definer', s2.id), undefined, show(again));
       });
@@ -180,11 +180,11 @@ describe('tenantry check', () => {
 
   it('finds a view without security_invoker (schema tenant)', async () => {
     await breakAndRestore('view',
-      () => on(s1, (sql, s) => sql.unsafe(`create view ${s}.open_tickets as select tenant_id, id, title from ${s}.tickets where status = 'open'`)),
-      () => on(s1, (sql, s) => sql.unsafe(`drop view if exists ${s}.open_tickets`)),
+      () => on(s1, (sql, s) => sql.query(`create view ${s}.open_tickets as select tenant_id, id, title from ${s}.tickets where status = 'open'`)),
+      () => on(s1, (sql, s) => sql.query(`drop view if exists ${s}.open_tickets`)),
       async (r) => {
         assert.ok(find(r, 'view_security_invoker', s1.id, 'open_tickets'), show(r));
-        await on(s1, (sql, s) => sql.unsafe(`alter view ${s}.open_tickets set (security_invoker = true)`));
+        await on(s1, (sql, s) => sql.query(`alter view ${s}.open_tickets set (security_invoker = true)`));
         const again = await audit();
         assert.equal(find(again, 'view_security_invoker', s1.id), undefined, show(again));
       });
@@ -192,8 +192,8 @@ describe('tenantry check', () => {
 
   it('finds drift: an extra column in one tenant schema only, named on that target', async () => {
     await breakAndRestore('extra column',
-      () => on(s2, (sql, s) => sql.unsafe(`alter table ${s}.tickets add column extra int`)),
-      () => on(s2, (sql, s) => sql.unsafe(`alter table ${s}.tickets drop column if exists extra`)),
+      () => on(s2, (sql, s) => sql.query(`alter table ${s}.tickets add column extra int`)),
+      () => on(s2, (sql, s) => sql.query(`alter table ${s}.tickets drop column if exists extra`)),
       (r) => {
         const f = find(r, 'drift', s2.id, 'column tickets.extra integer');
         assert.ok(f, show(r));
@@ -204,8 +204,8 @@ describe('tenantry check', () => {
 
   it('finds drift: an index missing from the database tenant', async () => {
     await breakAndRestore('missing index',
-      () => on(d, (sql, s) => sql.unsafe(`drop index ${s}.comments_tenant_author_idx`)),
-      () => on(d, (sql, s) => sql.unsafe(`create index if not exists comments_tenant_author_idx on ${s}.comments (tenant_id, author_id)`)),
+      () => on(d, (sql, s) => sql.query(`drop index ${s}.comments_tenant_author_idx`)),
+      () => on(d, (sql, s) => sql.query(`create index if not exists comments_tenant_author_idx on ${s}.comments (tenant_id, author_id)`)),
       (r) => {
         const f = find(r, 'drift', d.id, /comments_tenant_author_idx/);
         assert.ok(f, show(r));
@@ -223,14 +223,14 @@ describe('tenantry check', () => {
     assert.equal(cleanReport.targets, 4);
 
     try {
-      await on(s1, (sql, s) => sql.unsafe(`alter table ${s}.users disable row level security`));
+      await on(s1, (sql, s) => sql.query(`alter table ${s}.users disable row level security`));
       const dirty = await runCli(['check', '--json'], p.url);
       assert.equal(dirty.code, 1, dirty.stderr + dirty.stdout);
       const report = dirty.lines[0] as unknown as AuditReport;
       assert.equal(report.ok, false);
       assert.ok(find(report, 'rls_enabled', s1.id, 'users'), dirty.stdout);
     } finally {
-      await on(s1, (sql, s) => sql.unsafe(`alter table ${s}.users enable row level security`));
+      await on(s1, (sql, s) => sql.query(`alter table ${s}.users enable row level security`));
     }
     await assertClean('re-enabling RLS');
   });

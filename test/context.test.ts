@@ -49,7 +49,7 @@ describe('platform scope is audited', () => {
     await withPlatformScope({ actor: 'test-suite', reason }, async () => stack.tenantry.catalog.list({ limit: 1 }));
     let rows: { actor: string }[] = [];
     for (let i = 0; i < 50 && !rows.length; i++) {
-      rows = await stack.admin.unsafe<{ actor: string }[]>(
+      rows = await stack.admin.query<{ actor: string }>(
         "select actor from tenantry.audit_log where action = 'platform_scope' and detail->>'reason' = $1", [reason]);
       if (!rows.length) await sleep(20);
     }
@@ -58,7 +58,7 @@ describe('platform scope is audited', () => {
 
   it('tenant administration refuses to run outside the platform scope', async () => {
     await assert.rejects(() => stack.tenantry.createTenant({ slug: 'outside', name: 'Outside' }), /withPlatformScope/);
-    const [row] = await stack.admin.unsafe("select count(*)::int as n from tenantry.tenants where slug = 'outside'");
+    const [row] = await stack.admin.query("select count(*)::int as n from tenantry.tenants where slug = 'outside'");
     assert.equal(row!.n, 0);
   });
 

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { v7 as uuidv7 } from 'uuid';
 import { isTenantryError, listTargets, tenantDatabase, withPlatformScope, type Isolation } from '../src/index.js';
-import { createPool, ident, withDatabase, type Sql } from '../src/data/postgres-driver.js';
+import { createPool, ident, withDatabase, type Sql } from '../src/data/driver/index.js';
 import { ADMIN_TOKEN, startTestStack, type TestStack } from './helpers.js';
 import { fixtures, runCli } from './fixtures/platform.js';
 
@@ -22,7 +22,7 @@ before(async () => { stack = await startTestStack(); });
 after(async () => { await stack?.close(); });
 
 async function status(slug: string): Promise<{ id: string; status: string } | undefined> {
-  const [row] = await stack.admin.unsafe<{ id: string; status: string }[]>('select id::text, status from tenantry.tenants where slug = $1', [slug]);
+  const [row] = await stack.admin.query<{ id: string; status: string }>('select id::text, status from tenantry.tenants where slug = $1', [slug]);
   return row;
 }
 
@@ -33,7 +33,7 @@ async function ledger(id: string, isolation: Isolation): Promise<number[]> {
   assert.ok(target, `no migration target for ${isolation} tenant ${id}`);
   const sql: Sql = target.databaseUrl === stack.databaseUrl ? stack.admin : createPool(target.databaseUrl, { max: 1 });
   try {
-    return (await sql.unsafe<{ version: number }[]>(`select version from ${ident(target.schema)}.tenantry_migrations order by version`)).map((r) => r.version);
+    return (await sql.query<{ version: number }>(`select version from ${ident(target.schema)}.tenantry_migrations order by version`)).map((r) => r.version);
   } finally {
     if (sql !== stack.admin) await sql.end();
   }
@@ -42,7 +42,7 @@ async function ledger(id: string, isolation: Isolation): Promise<number[]> {
 /** Owner rows of the tenant where its placement keeps them (superuser: bypasses RLS). */
 async function owners(id: string, email: string): Promise<number> {
   const store = await stack.storeOf(id);
-  const [row] = await store.sql.unsafe<{ n: number }[]>(`select count(*)::int as n from ${store.table('users')} where tenant_id = $1 and email = $2`, [id, email]);
+  const [row] = await store.sql.query<{ n: number }>(`select count(*)::int as n from ${store.table('users')} where tenant_id = $1 and email = $2`, [id, email]);
   return row!.n;
 }
 
@@ -101,7 +101,7 @@ describe('a creation cut off after provisioning is resumed by creating it again'
       const list = await stack.app.inject({ method: 'GET', url: '/api/v1/tickets', headers: { 'x-tenant': slug, authorization: `Bearer ${token}` } });
       assert.equal(list.statusCode, 200, list.body);
       assert.deepEqual(list.json().data.map((t: { title: string }) => t.title), ['half-made']);
-      const [audit] = await stack.admin.unsafe<{ n: number }[]>(
+      const [audit] = await stack.admin.query<{ n: number }>(
         "select count(*)::int as n from tenantry.audit_log where tenant_id = $1 and action = 'tenant.created' and (detail->>'resumed')::boolean", [id]);
       assert.equal(audit!.n, 1);
     });
@@ -123,7 +123,7 @@ describe('concurrent creations of one slug', () => {
       assert.equal(won.length, 1, JSON.stringify(lost.map((l) => String(l.reason))));
       for (const l of lost) assert.ok(isTenantryError(l.reason) && l.reason.code === 'tenant_slug_taken', String(l.reason));
       assert.equal(inits, 1);
-      const [n] = await stack.admin.unsafe<{ n: number }[]>('select count(*)::int as n from tenantry.tenants where slug = $1', [slug]);
+      const [n] = await stack.admin.query<{ n: number }>('select count(*)::int as n from tenantry.tenants where slug = $1', [slug]);
       assert.equal(n!.n, 1);
       assert.equal((await status(slug))?.status, 'active');
     });
@@ -150,7 +150,7 @@ describe('tenantry tenants create, SIGKILLed while provisioning, then run again'
             id ??= (await status(slug))?.id;
             if (id) {
               const db = isolation === 'database' ? tenantDatabase(id) : new URL(stack.databaseUrl).pathname.slice(1);
-              const [s] = await probe.unsafe<{ n: number }[]>(
+              const [s] = await probe.query<{ n: number }>(
                 "select count(*)::int as n from pg_stat_activity where datname = $1 and state = 'active' and query like '%pg_sleep(1.5)%'", [db]);
               if (s!.n > 0) return true;
             }
@@ -173,9 +173,9 @@ describe('tenantry tenants create, SIGKILLed while provisioning, then run again'
       assert.deepEqual(await status(slug), { id, status: 'provisioning' });
       // The killed process's sessions end (its lock and its migration transaction go with them).
       for (const deadline = Date.now() + 15_000; ;) {
-        const [s] = await stack.admin.unsafe<{ n: number }[]>(
+        const [s] = await stack.admin.query<{ n: number }>(
           "select count(*)::int as n from pg_stat_activity where application_name in ('tenantry-locks', 'tenantry-admin') and query like '%pg_sleep(1.5)%' and state = 'active'");
-        const [l] = await stack.admin.unsafe<{ n: number }[]>("select count(*)::int as n from pg_locks where locktype = 'advisory' and granted and pid in (select pid from pg_stat_activity where application_name = 'tenantry-locks')");
+        const [l] = await stack.admin.query<{ n: number }>("select count(*)::int as n from pg_locks where locktype = 'advisory' and granted and pid in (select pid from pg_stat_activity where application_name = 'tenantry-locks')");
         if (s!.n === 0 && l!.n === 0) break;
         assert.ok(Date.now() < deadline, 'the killed run still has sessions');
         await sleep(50);

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   DataPlane, PooledPlacement, TenantContextMissingError, runWithTenant, withPlatformScope, type Tenant,
 } from '../src/index.js';
-import { createPool, sqlState, type Sql } from '../src/data/postgres-driver.js';
+import { createPool, sqlState, type Sql } from '../src/data/driver/index.js';
 import { pooledDemoTenants, startTestStack, type TestStack } from './helpers.js';
 import { runtimeUrl, tenantById, tenantTables, withRuntimeConnection } from './isolation-probes.js';
 
@@ -22,6 +22,8 @@ import { runtimeUrl, tenantById, tenantTables, withRuntimeConnection } from './i
  */
 class FlightProxy {
   flights = 0;
+  /** ReadyForQuery messages from the server: one per Sync (or simple query) the client sent. */
+  syncs = 0;
   connections = 0;
   clientBytes = 0;
   readonly #server: net.Server;
@@ -42,6 +44,8 @@ class FlightProxy {
       const upstream = net.connect({ host, port });
       proxy.#sockets.add(client).add(upstream);
       let serverSpokeLast = true;
+      // Server messages are framed as type (1 byte) + length (4 bytes, counting itself) + body.
+      let pending = Buffer.alloc(0);
       client.on('data', (chunk) => {
         proxy.clientBytes += chunk.length;
         if (serverSpokeLast) proxy.flights++;
@@ -50,6 +54,13 @@ class FlightProxy {
       });
       upstream.on('data', (chunk) => {
         serverSpokeLast = true;
+        pending = Buffer.concat([pending, chunk]);
+        while (pending.length >= 5) {
+          const size = 1 + pending.readInt32BE(1);
+          if (pending.length < size) break;
+          if (pending[0] === 0x5a) proxy.syncs++; // 'Z' ReadyForQuery
+          pending = pending.subarray(size);
+        }
         client.write(chunk);
       });
       const end = () => { client.destroy(); upstream.destroy(); };
@@ -77,9 +88,12 @@ class FlightProxy {
 /** The state of the one connection of a max-1 pool, as seen by the next borrower. */
 type ConnState = { pid: number; tenant: string | null; search_path: string; fresh_xact: boolean };
 async function connState(pool: Sql): Promise<ConnState> {
-  const [row] = await pool.unsafe<ConnState[]>(`
+  // A transaction-local mark set by one statement is still there for the next one only if a
+  // transaction block is open across them (each pool.query() ends with its own Sync).
+  await pool.query("select set_config('tenantry.probe', 'open', true)");
+  const [row] = await pool.query<ConnState>(`
     select pg_backend_pid() as pid, current_setting('app.tenant_id', true) as tenant,
-      current_setting('search_path') as search_path, now() = statement_timestamp() as fresh_xact`);
+      current_setting('search_path') as search_path, coalesce(current_setting('tenantry.probe', true), '') <> 'open' as fresh_xact`);
   assert.ok(row);
   return row;
 }
@@ -137,7 +151,7 @@ describe('data plane (pooled) on PostgreSQL', () => {
 
     before(async () => {
       pool = createPool(runtimeUrl(stack), { max: 1 });
-      db = new DataPlane([new PooledPlacement(pool)]);
+      db = new DataPlane([new PooledPlacement(pool, stack.admin)]);
       const first = await connState(pool);
       assert.equal(first.tenant, null, 'a fresh connection has no tenant');
       pid = first.pid;
@@ -204,7 +218,7 @@ describe('data plane (pooled) on PostgreSQL', () => {
       await runWithTenant(A, () => rejectsWithState(
         db.transaction((tx) => tx.query('select * from no_such_table')), '42P01', 'missing table'));
       assertClean(await connState(pool), pid, 'after a failed statement in transaction()');
-      const [n] = await stack.admin.unsafe<{ n: number }[]>("select count(*)::int as n from app.tickets where title = 'rolled back'");
+      const [n] = await stack.admin.query<{ n: number }>("select count(*)::int as n from app.tickets where title = 'rolled back'");
       assert.equal(n?.n, 0, 'the throwing transaction was rolled back');
       // And the next borrower is served normally.
       assertOwn(await runWithTenant(B, () => db.query<TicketRow>(ticketsSql)), B, TICKETS, 'after failures');
@@ -234,7 +248,7 @@ describe('data plane (pooled) on PostgreSQL', () => {
   describe('no tenant context', () => {
     it('DataPlane.query/transaction throw TenantContextMissingError before any SQL', async () => {
       const proxy = await FlightProxy.start(stack.databaseUrl);
-      const db = new DataPlane([new PooledPlacement(createPool(proxy.url(runtimeUrl(stack)), { max: 1 }))]);
+      const db = new DataPlane([new PooledPlacement(createPool(proxy.url(runtimeUrl(stack)), { max: 1 }), stack.admin)]);
       try {
         let called = false;
         await assert.rejects(db.query('select * from tickets'), TenantContextMissingError);
@@ -260,39 +274,39 @@ describe('data plane (pooled) on PostgreSQL', () => {
 
     it('at SQL level the runtime role sees zero rows, never all rows, with no or a garbage tenant', async () => {
       for (const table of tenantTables) {
-        const [all] = await stack.admin.unsafe<{ n: number }[]>(`select count(*)::int as n from app.${table}`);
+        const [all] = await stack.admin.query<{ n: number }>(`select count(*)::int as n from app.${table}`);
         assert.ok((all?.n ?? 0) >= 3, `${table} has rows of several tenants`);
       }
       await withRuntimeConnection(stack, async (sql) => {
-        const [who] = await sql.unsafe<{ me: string; tenant: string | null }[]>(
+        const [who] = await sql.query<{ me: string; tenant: string | null }>(
           "select current_user as me, current_setting('app.tenant_id', true) as tenant");
         assert.deepEqual(who, { me: 'tenantry_app', tenant: null });
         for (const table of tenantTables) {
-          const [r] = await sql.unsafe<{ n: number }[]>(`select count(*)::int as n from app.${table}`);
+          const [r] = await sql.query<{ n: number }>(`select count(*)::int as n from app.${table}`);
           assert.equal(r?.n, 0, `no context: ${table}`);
           for (const garbage of ['not-a-uuid', '', `${A.id}' or true --`, A.id.toUpperCase() + 'x']) {
-            const n = await sql.begin(async (tx) => {
-              await tx.unsafe("select set_config('app.tenant_id', $1, true)", [garbage]);
-              const [c] = await tx.unsafe<{ n: number }[]>(`select count(*)::int as n from app.${table}`);
+            const n = await sql.transaction(async (tx) => {
+              await tx.query("select set_config('app.tenant_id', $1, true)", [garbage]);
+              const [c] = await tx.query<{ n: number }>(`select count(*)::int as n from app.${table}`);
               return c?.n;
             });
             assert.equal(n, 0, `app.tenant_id=${JSON.stringify(garbage)}: ${table}`);
           }
         }
         // Control: the same connection with a valid tenant sees that tenant's rows.
-        const own = await sql.begin(async (tx) => {
-          await tx.unsafe("select set_config('app.tenant_id', $1, true)", [A.id]);
-          return tx.unsafe<{ tenant_id: string }[]>('select tenant_id from app.tickets');
+        const own = await sql.transaction(async (tx) => {
+          await tx.query("select set_config('app.tenant_id', $1, true)", [A.id]);
+          return tx.query<{ tenant_id: string }>('select tenant_id from app.tickets');
         });
         assertOwn(own, A, TICKETS, 'runtime role with a valid tenant');
         // Writing without a tenant fails too: tenant_id defaults to NULL, which WITH CHECK refuses
         // (RLS checks run before NOT NULL, hence 42501 rather than 23502).
-        await rejectsWithState(sql.unsafe("insert into app.tickets (id, title) values ($1, 'x')", [randomUUID()]), '42501', 'insert without tenant');
-        await rejectsWithState(sql.unsafe("insert into app.tickets (tenant_id, id, title) values ($1, $2, 'x')", [A.id, randomUUID()]), '42501', 'insert naming a tenant without context');
+        await rejectsWithState(sql.query("insert into app.tickets (id, title) values ($1, 'x')", [randomUUID()]), '42501', 'insert without tenant');
+        await rejectsWithState(sql.query("insert into app.tickets (tenant_id, id, title) values ($1, $2, 'x')", [A.id, randomUUID()]), '42501', 'insert naming a tenant without context');
         // Turning row security off does not turn the policies off: it errors instead.
-        await rejectsWithState(sql.begin(async (tx) => {
-          await tx.unsafe('set local row_security = off');
-          return tx.unsafe('select count(*) from app.tickets');
+        await rejectsWithState(sql.transaction(async (tx) => {
+          await tx.query('set local row_security = off');
+          return tx.query('select count(*) from app.tickets');
         }), '42501', 'row_security = off');
       });
     });
@@ -300,7 +314,7 @@ describe('data plane (pooled) on PostgreSQL', () => {
 
   describe('WITH CHECK', () => {
     it('inside tenant A, a row naming tenant B is refused with 42501 and nothing changes', async () => {
-      const snapshot = () => stack.admin.unsafe<{ tenant_id: string; id: string; title: string }[]>(
+      const snapshot = () => stack.admin.query<{ tenant_id: string; id: string; title: string }>(
         'select tenant_id, id, title from app.tickets order by tenant_id, id');
       const before = await snapshot();
       const [fa] = stack.tenants;
@@ -326,19 +340,19 @@ describe('data plane (pooled) on PostgreSQL', () => {
           "insert into tickets (id, title) values ($1, 'own') returning tenant_id", [randomUUID()]);
         assert.equal(own[0]?.tenant_id, A.id, 'tenant_id defaults to the current tenant');
       });
-      await stack.admin.unsafe("delete from app.tickets where title = 'own' and tenant_id = $1", [A.id]);
+      await stack.admin.query("delete from app.tickets where title = 'own' and tenant_id = $1", [A.id]);
       assert.deepEqual(await snapshot(), before, 'no ticket changed');
-      const [moved] = await stack.admin.unsafe<{ tenant_id: string }[]>('select tenant_id from app.tickets where id = $1', [target]);
+      const [moved] = await stack.admin.query<{ tenant_id: string }>('select tenant_id from app.tickets where id = $1', [target]);
       assert.equal(moved?.tenant_id, A.id);
     });
   });
 
   describe('runtime role', () => {
     it('is no superuser, has no BYPASSRLS, owns nothing and can create nothing', async () => {
-      const [role] = await stack.admin.unsafe<{
+      const [role] = await stack.admin.query<{
         super: boolean; bypass: boolean; createdb: boolean; createrole: boolean; owned: number;
         create_public: boolean; create_app: boolean; create_db: boolean; temp: boolean; member_of_owner: boolean;
-      }[]>(`
+      }>(`
         select rolsuper as super, rolbypassrls as bypass, rolcreatedb as createdb, rolcreaterole as createrole,
           (select count(*)::int from pg_class where relowner = r.oid) as owned,
           has_schema_privilege(rolname, 'public', 'CREATE') as create_public,
@@ -354,24 +368,24 @@ describe('data plane (pooled) on PostgreSQL', () => {
 
       await withRuntimeConnection(stack, async (sql) => {
         const suffix = randomUUID().slice(0, 8);
-        await rejectsWithState(sql.unsafe(`create table public.probe_${suffix} (a int)`), '42501', 'create table in public');
-        await rejectsWithState(sql.unsafe(`create table app.probe_${suffix} (a int)`), '42501', 'create table in app');
-        await rejectsWithState(sql.unsafe(`create schema probe_${suffix}`), '42501', 'create schema');
-        await rejectsWithState(sql.unsafe(`create temp table probe_${suffix} (a int)`), '42501', 'create temp table');
-        await rejectsWithState(sql.unsafe('set role tenantry_owner'), '42501', 'set role to the owner');
-        await rejectsWithState(sql.unsafe('select * from app.tenantry_migrations'), '42501', 'read the migration ledger');
-        await rejectsWithState(sql.unsafe('alter table app.tickets no force row level security'), '42501', 'alter a table');
-        await rejectsWithState(sql.unsafe('drop policy tenant_isolation on app.tickets'), '42501', 'drop a policy');
+        await rejectsWithState(sql.query(`create table public.probe_${suffix} (a int)`), '42501', 'create table in public');
+        await rejectsWithState(sql.query(`create table app.probe_${suffix} (a int)`), '42501', 'create table in app');
+        await rejectsWithState(sql.query(`create schema probe_${suffix}`), '42501', 'create schema');
+        await rejectsWithState(sql.query(`create temp table probe_${suffix} (a int)`), '42501', 'create temp table');
+        await rejectsWithState(sql.query('set role tenantry_owner'), '42501', 'set role to the owner');
+        await rejectsWithState(sql.query('select * from app.tenantry_migrations'), '42501', 'read the migration ledger');
+        await rejectsWithState(sql.query('alter table app.tickets no force row level security'), '42501', 'alter a table');
+        await rejectsWithState(sql.query('drop policy tenant_isolation on app.tickets'), '42501', 'drop a policy');
       });
-      const [still] = await stack.admin.unsafe<{ n: number }[]>(
+      const [still] = await stack.admin.query<{ n: number }>(
         "select count(*)::int as n from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relname like 'probe\\_%' or n.nspname like 'probe\\_%'");
       assert.equal(still?.n, 0);
     });
 
     it('every tenant table: RLS enabled and forced, full policy, tenant_id leads PK and an index, in every FK', async () => {
-      const tables = await stack.admin.unsafe<{
+      const tables = await stack.admin.query<{
         name: string; rls: boolean; force: boolean; full_policy: boolean; tenant_index: boolean; tenant_pk: boolean; bad_fks: string[];
-      }[]>(`
+      }>(`
         select c.relname as name, c.relrowsecurity as rls, c.relforcerowsecurity as force,
           exists (select 1 from pg_policies p where p.schemaname = n.nspname and p.tablename = c.relname
                   and p.cmd = 'ALL' and p.permissive = 'PERMISSIVE' and p.qual is not null and p.with_check is not null) as full_policy,
@@ -391,7 +405,7 @@ describe('data plane (pooled) on PostgreSQL', () => {
       for (const t of tables) {
         assert.deepEqual(t, { name: t.name, rls: true, force: true, full_policy: true, tenant_index: true, tenant_pk: true, bad_fks: [] });
       }
-      const [fks] = await stack.admin.unsafe<{ n: number }[]>(
+      const [fks] = await stack.admin.query<{ n: number }>(
         "select count(*)::int as n from pg_constraint k join pg_namespace n on n.oid = k.connamespace where n.nspname = 'app' and k.contype = 'f'");
       assert.equal(fks?.n, 4, 'the foreign keys checked above exist');
     });
@@ -429,36 +443,35 @@ describe('data plane (pooled) on PostgreSQL', () => {
     });
     await Promise.all(calls);
     assert.deepEqual(failures, []);
-    const [total] = await stack.admin.unsafe<{ n: number }[]>(
+    const [total] = await stack.admin.query<{ n: number }>(
       'select count(*)::int as n from app.tickets where tenant_id = any($1::uuid[])', [made.map((m) => m.tenant.id)]);
     assert.equal(total?.n, made.reduce((s, m) => s + m.tickets, 0));
   });
 
-  it('db.query() is one round trip; the naive sequence is four', async () => {
+  it('db.query() is one round trip and one Sync; the naive sequence is four of each', async () => {
     const proxy = await FlightProxy.start(stack.databaseUrl);
     const pool = createPool(proxy.url(runtimeUrl(stack)), { max: 1 });
-    const db = new DataPlane([new PooledPlacement(pool)]);
+    const db = new DataPlane([new PooledPlacement(pool, stack.admin)]);
     const text = 'select tenant_id, title from tickets where status = $1 order by id';
-    // The naive version awaits each statement. It uses named prepared statements as the DataPlane
-    // does, so that after warm-up no statement needs a describe round trip of its own and the
-    // difference measured is the pipelining alone.
-    const P = { prepare: true } as const;
+    // The naive version awaits each statement, each with its own Sync; it uses the same named
+    // prepared statements as the DataPlane, so the difference measured is the pipelining alone.
     const naive = async (tenant: Tenant) => {
-      const conn = await pool.reserve();
+      const conn = await pool.connect();
       try {
-        await conn.unsafe('begin', [], P);
-        await conn.unsafe("select set_config('app.tenant_id', $1, true), set_config('search_path', $2, true)", [tenant.id, 'app'], P);
-        const rows = await conn.unsafe<{ tenant_id: string; title: string }[]>(text, ['open'], P);
-        await conn.unsafe('commit', [], P);
+        await conn.query('begin', []);
+        await conn.query("select set_config('app.tenant_id', $1, true), set_config('search_path', $2, true)", [tenant.id, 'app']);
+        const rows = await conn.query<{ tenant_id: string; title: string }>(text, ['open']);
+        await conn.query('commit', []);
         return rows;
       } finally {
         conn.release();
       }
     };
-    const measure = async <T>(fn: () => Promise<T>): Promise<{ flights: number; result: T }> => {
+    const measure = async <T>(fn: () => Promise<T>): Promise<{ flights: number; syncs: number; result: T }> => {
       const start = proxy.flights;
+      const syncs = proxy.syncs;
       const result = await fn();
-      return { flights: proxy.flights - start, result };
+      return { flights: proxy.flights - start, syncs: proxy.syncs - syncs, result };
     };
     try {
       // Warm up: connect, and let the driver describe each prepared statement once.
@@ -469,14 +482,17 @@ describe('data plane (pooled) on PostgreSQL', () => {
 
       const piped = await measure(() => runWithTenant(A, () => db.query<{ tenant_id: string; title: string }>(text, ['open'])));
       const slow = await measure(() => naive(A));
-      assert.equal(piped.flights, 1, 'db.query(): BEGIN, context, statement and COMMIT in one flight');
+      assert.equal(piped.flights, 1, 'db.query(): context and statement in one flight');
+      assert.equal(piped.syncs, 1, 'db.query(): context and statement before a single Sync');
       assert.equal(slow.flights, 4, 'awaited BEGIN, set_config, SELECT, COMMIT: four flights');
+      assert.equal(slow.syncs, 4, 'awaited BEGIN, set_config, SELECT, COMMIT: four Syncs');
       assert.deepEqual(piped.result, slow.result, 'both return the same rows');
       assert.ok(piped.result.length > 0 && piped.result.every((r) => r.tenant_id === A.id));
       // Other tenants on the warm connection: still one flight each.
       for (const t of [B, C, A]) {
         const again = await measure(() => runWithTenant(t, () => db.query<{ tenant_id: string }>(text, ['open'])));
         assert.equal(again.flights, 1, `${t.slug}: one flight`);
+        assert.equal(again.syncs, 1, `${t.slug}: one Sync`);
         assert.ok(again.result.every((r) => r.tenant_id === t.id));
       }
       assert.equal(proxy.connections, 1, 'all of it on one connection');

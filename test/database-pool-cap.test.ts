@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   DatabasePlacement, isTenantryError, roles, runWithTenant, tenantDatabase, type Tenant,
 } from '../src/index.js';
-import { createPool, type Sql } from '../src/data/postgres-driver.js';
+import { createPool, type Sql } from '../src/data/driver/index.js';
 import { serverUrl, startTestStack, type TestStack } from './helpers.js';
 import { Leftovers, mapLimit, rejectsWithCode, seedTenant, type SeededTenant } from './placement-helpers.js';
 
@@ -68,7 +68,7 @@ class ConnectionSampler {
 
   async sample(): Promise<void> {
     this.maxReserved = Math.max(this.maxReserved, this.placement.connectionsReserved);
-    const [row] = await this.#sql.unsafe<{ total: number; mine: number }[]>(
+    const [row] = await this.#sql.query<{ total: number; mine: number }>(
       `select count(*)::int as total, count(*) filter (where datname = any($2::text[]))::int as mine
          from pg_stat_activity where datname like 'tenant_%' and usename = $1`, [roles.app, [...this.mine()]]);
     this.maxAll = Math.max(this.maxAll, row!.total);
@@ -79,7 +79,7 @@ class ConnectionSampler {
 
   /** Connections of the runtime role on this test's tenant databases right now. */
   async now(): Promise<number> {
-    const [row] = await this.#sql.unsafe<{ n: number }[]>(
+    const [row] = await this.#sql.query<{ n: number }>(
       `select count(*)::int as n from pg_stat_activity where usename = $1 and datname = any($2::text[])`, [roles.app, [...this.mine()]]);
     return row!.n;
   }
@@ -87,7 +87,7 @@ class ConnectionSampler {
   async stop(): Promise<void> {
     this.#stopped = true;
     await this.#loop;
-    await this.#sql.end({ timeout: 5 });
+    await this.#sql.end();
   }
 }
 
@@ -149,7 +149,7 @@ describe(`database placement: ${TENANTS} tenant databases, a budget of ${CAP} co
     tenants.push(...created);
     const msg = `created ${TENANTS} database tenants in ${seconds.toFixed(1)} s (${((seconds * 1000) / TENANTS).toFixed(0)} ms each, ${CREATE_PARALLEL} in parallel)`;
     t.diagnostic(msg);
-    const [row] = await stack.admin.unsafe<{ n: number }[]>('select count(*)::int as n from pg_database where datname = any($1::text[])', [names]);
+    const [row] = await stack.admin.query<{ n: number }>('select count(*)::int as n from pg_database where datname = any($1::text[])', [names]);
     assert.equal(row!.n, TENANTS, 'one database per tenant');
     assert.equal(new Set(names).size, TENANTS);
     assert.ok(sampler.maxMine <= CAP, `while creating: ${sampler.maxMine} runtime connections on tenant databases`);

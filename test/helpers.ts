@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { Tenantry, type TenantryOptions } from '../src/index.js';
-import { createPool, withDatabase, type Sql } from '../src/data/postgres-driver.js';
+import { createPool, withDatabase, type Sql } from '../src/data/driver/index.js';
 import { demoTenants, seedDemoTenants, type FixtureTenant } from '../app/fixtures.js';
 import { buildServer } from '../app/server.js';
 
@@ -22,14 +22,14 @@ export function serverUrl(): string {
 export async function createTestDatabase(prefix = 't'): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
   const name = `tenantry_${prefix}_${randomBytes(5).toString('hex')}`;
   const admin = createPool(serverUrl(), { max: 1 });
-  await admin.unsafe(`create database ${name}`);
+  await admin.query(`create database ${name}`);
   await admin.end();
   return {
     url: withDatabase(serverUrl(), name),
     name,
     drop: async () => {
       const a = createPool(serverUrl(), { max: 1 });
-      await a.unsafe(`drop database if exists ${name} with (force)`);
+      await a.query(`drop database if exists ${name} with (force)`);
       await a.end();
     },
   };
@@ -49,8 +49,8 @@ export interface TenantStore {
 async function dropPlacementOf(server: Sql, t: { id: string; isolation: string }): Promise<void> {
   const hex = t.id.replace(/-/g, '');
   try {
-    if (t.isolation === 'database') await server.unsafe(`drop database if exists tenant_${hex} with (force)`);
-    else if (t.isolation === 'schema') await server.unsafe(`drop role if exists t_${hex}`);
+    if (t.isolation === 'database') await server.query(`drop database if exists tenant_${hex} with (force)`);
+    else if (t.isolation === 'schema') await server.query(`drop role if exists t_${hex}`);
   } catch (err) {
     // Best effort: a role that still owns objects in a leaked database stays, and provisioning
     // (idempotent) reuses it.
@@ -103,7 +103,7 @@ export async function startTestStack(overrides: Partial<TenantryOptions> = {}, t
   const tokens = new Map<string, string>();
   const tenantDbs = new Map<string, Sql>();
   const storeOf = async (tenantId: string): Promise<TenantStore> => {
-    const [row] = await admin.unsafe<{ isolation: string }[]>('select isolation from tenantry.tenants where id = $1', [tenantId]);
+    const [row] = await admin.query<{ isolation: string }>('select isolation from tenantry.tenants where id = $1', [tenantId]);
     if (!row) throw new Error(`no tenant ${tenantId} in the catalog`);
     const hex = tenantId.replace(/-/g, '');
     if (row.isolation === 'schema') return { sql: admin, table: (n) => `"t_${hex}".${n}` };
@@ -117,7 +117,7 @@ export async function startTestStack(overrides: Partial<TenantryOptions> = {}, t
   return {
     tenantry, app, admin, databaseUrl: db.url, tenants, storeOf,
     async stores() {
-      const placed = await admin.unsafe<{ id: string }[]>("select id from tenantry.tenants where isolation <> 'pooled' order by id");
+      const placed = await admin.query<{ id: string }>("select id from tenantry.tenants where isolation <> 'pooled' order by id");
       return [{ sql: admin, table: (n: string) => `app.${n}` }, ...await Promise.all(placed.map((t) => storeOf(t.id)))];
     },
     async token(slug, role = 'owner') {
@@ -141,7 +141,7 @@ export async function startTestStack(overrides: Partial<TenantryOptions> = {}, t
       ];
       let placed: { id: string; isolation: string }[] = [];
       steps.push(['catalog', async () => {
-        placed = await admin.unsafe<{ id: string; isolation: string }[]>("select id, isolation from tenantry.tenants where isolation <> 'pooled'");
+        placed = await admin.query<{ id: string; isolation: string }>("select id, isolation from tenantry.tenants where isolation <> 'pooled'");
       }]);
       steps.push(['admin pool', () => admin.end()], ['test database', () => db.drop()]);
       // Tenant databases and schema tenants' roles live outside the test database: remove them.

@@ -152,20 +152,20 @@ async function world(): Promise<Record<string, string[]>> {
   for (const table of ['users', 'tickets', 'comments']) {
     const rows: { k: string; j: string }[] = [];
     for (const s of stores) {
-      rows.push(...await s.sql.unsafe<{ k: string; j: string }[]>(
+      rows.push(...await s.sql.query<{ k: string; j: string }>(
         `select tenant_id::text || '/' || id::text as k, to_jsonb(x)::text as j from ${s.table(table)} x`));
     }
     out[table] = rows.sort((a, b) => a.k.localeCompare(b.k)).map((r) => r.j);
   }
-  out.api_keys = (await stack.admin.unsafe<{ j: string }[]>('select to_jsonb(k)::text as j from tenantry.api_keys k order by id')).map((r) => r.j);
-  out.tenants = (await stack.admin.unsafe<{ j: string }[]>('select to_jsonb(t)::text as j from tenantry.tenants t order by id')).map((r) => r.j);
+  out.api_keys = (await stack.admin.query<{ j: string }>('select to_jsonb(k)::text as j from tenantry.api_keys k order by id')).map((r) => r.j);
+  out.tenants = (await stack.admin.query<{ j: string }>('select to_jsonb(t)::text as j from tenantry.tenants t order by id')).map((r) => r.j);
   return out;
 }
 
 /** Ground truth: ids of a tenant's rows where its placement keeps them, ascending. */
 async function idsOf(table: 'users' | 'tickets' | 'comments', tenantId: string, and = '', params: string[] = []): Promise<string[]> {
   const s = await stack.storeOf(tenantId);
-  const rows = await s.sql.unsafe<{ id: string }[]>(
+  const rows = await s.sql.query<{ id: string }>(
     `select id::text as id from ${s.table(table)} where tenant_id = $1 ${and} order by id`, [tenantId, ...params]);
   return rows.map((r) => r.id);
 }
@@ -174,7 +174,7 @@ async function idsOf(table: 'users' | 'tickets' | 'comments', tenantId: string, 
 async function copiesOf(table: 'users' | 'tickets', id: string): Promise<Record<string, unknown>[]> {
   const out: Record<string, unknown>[] = [];
   for (const s of await stack.stores()) {
-    out.push(...await s.sql.unsafe<Record<string, unknown>[]>(
+    out.push(...await s.sql.query<Record<string, unknown>>(
       `select tenant_id::text as tenant_id${table === 'tickets' ? ', requester_id' : ''} from ${s.table(table)} where id = $1`, [id]));
   }
   return out;
@@ -416,7 +416,7 @@ describe('tenant isolation over HTTP', () => {
         await assertLikeUnknown((id) => ({ url: `/users/${id}`, token }), user.id);
 
         const key = await createKey(token, 'own key');
-        const [krow] = await stack.admin.unsafe<{ tenant_id: string }[]>('select tenant_id::text as tenant_id from tenantry.api_keys where id = $1', [key.id]);
+        const [krow] = await stack.admin.query<{ tenant_id: string }>('select tenant_id::text as tenant_id from tenantry.api_keys where id = $1', [key.id]);
         assert.equal(krow?.tenant_id, self.id);
         ok(await send({ method: 'DELETE', url: `/api-keys/${key.id}`, token }), 204);
 
@@ -625,7 +625,7 @@ describe('tenant isolation over HTTP', () => {
       const ticketsBefore = await idsOf('tickets', f.id);
       assert.equal(ok<{ status: string }>(await adminApi('POST', `/tenants/${f.id}/suspend`)).status, 'suspended');
       try {
-        const [row] = await stack.admin.unsafe<{ status: string }[]>('select status from tenantry.tenants where id = $1', [f.id]);
+        const [row] = await stack.admin.query<{ status: string }>('select status from tenantry.tenants where id = $1', [f.id]);
         assert.equal(row?.status, 'suspended');
         for (const w of ways) {
           expectProblem(await send({ ...w, url: '/me' }), 403, 'tenant_suspended');
@@ -697,7 +697,7 @@ describe('tenant isolation over HTTP', () => {
 
         // Revoked by its owner: 401 invalid_api_key, wherever it is sent.
         ok(await send({ method: 'DELETE', url: `/api-keys/${created.id}`, token }), 204);
-        const [krow] = await stack.admin.unsafe<{ revoked: boolean }[]>('select revoked_at is not null as revoked from tenantry.api_keys where id = $1', [created.id]);
+        const [krow] = await stack.admin.query<{ revoked: boolean }>('select revoked_at is not null as revoked from tenantry.api_keys where id = $1', [created.id]);
         assert.equal(krow?.revoked, true);
         for (const auth of [{ apiKey: key }, { headers: { authorization: `Bearer ${key}` } }, { apiKey: key, host: `${self.slug}.localhost` }, { apiKey: key, host: `${other.slug}.localhost` }] as Auth[]) {
           expectProblem(await send({ ...auth, url: '/me' }), 401, 'invalid_api_key');
@@ -807,7 +807,7 @@ describe('tenant isolation over HTTP', () => {
       const all = new Map<string, string>();
       for (const p of parties) {
         const store = await stack.storeOf(p.id);
-        const inPlace = await store.sql.unsafe<{ id: string; tenant_id: string; title: string }[]>(
+        const inPlace = await store.sql.query<{ id: string; tenant_id: string; title: string }>(
           `select id::text as id, tenant_id::text as tenant_id, title from ${store.table('tickets')} where title like '%concurrent%'`);
         // A tenant schema or database holds its tenant's rows only; the shared schema holds many.
         if (p.isolation !== 'pooled') assert.ok(inPlace.every((r) => r.tenant_id === p.id), `${p.slug}'s ${p.isolation} holds rows of another tenant`);
@@ -818,7 +818,7 @@ describe('tenant isolation over HTTP', () => {
           all.set(r.id, p.id);
         }
         assert.deepEqual(sorted(rows.map((r) => r.id)), sorted(p.created), p.slug);
-        const comments = await store.sql.unsafe<{ n: number }[]>(
+        const comments = await store.sql.query<{ n: number }>(
           `select count(*)::int as n from ${store.table('comments')} c where tenant_id = $1 and ticket_id = any($2::uuid[])`, [p.id, p.created]);
         assert.equal(comments[0]?.n, p.created.length);
         // And the tenant's own API lists exactly its rows.
@@ -827,12 +827,12 @@ describe('tenant isolation over HTTP', () => {
       }
       assert.equal(all.size, 200);
       // Nothing of a schema or database tenant leaked into the shared schema: it has no strays.
-      const [stray] = await stack.admin.unsafe<{ n: number }[]>(
+      const [stray] = await stack.admin.query<{ n: number }>(
         `select count(*)::int as n from app.tickets where title like '%concurrent%' and tenant_id <> all($1::uuid[])`,
         [parties.filter((p) => p.isolation === 'pooled').map((p) => p.id)]);
       assert.equal(stray?.n, 0);
       for (const store of await stack.stores()) {
-        const [pwned] = await store.sql.unsafe<{ n: number }[]>(`select count(*)::int as n from ${store.table('tickets')} where title = 'pwned'`);
+        const [pwned] = await store.sql.query<{ n: number }>(`select count(*)::int as n from ${store.table('tickets')} where title = 'pwned'`);
         assert.equal(pwned?.n, 0);
       }
     });

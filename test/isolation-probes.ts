@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { roles, runWithTenant, type Tenant, type Tenantry } from '../src/index.js';
-import { createPool, sqlState, withCredentials, type Sql } from '../src/data/postgres-driver.js';
+import { createPool, sqlState, withCredentials, type Sql } from '../src/data/driver/index.js';
 import type { FixtureTenant } from '../app/fixtures.js';
 import { ROLE_PASSWORD } from './helpers.js';
 
@@ -43,7 +43,7 @@ export async function withRuntimeConnection<T>(target: Pick<ProbeTarget, 'databa
   try {
     return await fn(sql);
   } finally {
-    await sql.end({ timeout: 5 });
+    await sql.end();
   }
 }
 
@@ -67,7 +67,7 @@ export async function probeReadIsolation(target: ProbeTarget): Promise<string[]>
     const tenant = await tenantById(target, fixture.id);
     for (const table of tenantTables) {
       // Ground truth, read as superuser (bypasses RLS on purpose).
-      const [truth] = await target.admin.unsafe<{ own: number }[]>(
+      const [truth] = await target.admin.query<{ own: number }>(
         `select count(*)::int as own from app.${table} where tenant_id = $1`, [tenant.id]);
       if (!truth || truth.own === 0) { failures.push(`${fixture.slug}: no ${table} rows to probe with`); continue; }
       let rows: { tenant_id: string }[];
@@ -109,9 +109,9 @@ export async function probeReadIsolation(target: ProbeTarget): Promise<string[]>
     for (const { label, value } of contexts) {
       for (const table of tenantTables) {
         try {
-          const n = await sql.begin(async (tx) => {
-            if (value !== null) await tx.unsafe("select set_config('app.tenant_id', $1, true)", [value]);
-            const [r] = await tx.unsafe<{ n: number }[]>(`select count(*)::int as n from app.${table}`);
+          const n = await sql.transaction(async (tx) => {
+            if (value !== null) await tx.query("select set_config('app.tenant_id', $1, true)", [value]);
+            const [r] = await tx.query<{ n: number }>(`select count(*)::int as n from app.${table}`);
             return r?.n ?? -1;
           });
           if (n !== 0) failures.push(`runtime role with ${label}: ${table} returned ${n} rows`);
@@ -153,7 +153,7 @@ async function attempt(target: ProbeTarget, tenant: Tenant, text: string, params
 async function fingerprint(admin: Sql): Promise<string> {
   const parts: string[] = [];
   for (const table of tenantTables) {
-    const [r] = await admin.unsafe<{ f: string }[]>(
+    const [r] = await admin.query<{ f: string }>(
       `select count(*)::text || ':' || coalesce(md5(string_agg(t::text, ',' order by t.tenant_id, t.id)), '') as f from app.${table} t`);
     parts.push(`${table}=${r?.f}`);
   }
@@ -231,14 +231,14 @@ export async function probeWithCheck(target: ProbeTarget): Promise<string[]> {
  */
 export async function probePolicyShape(admin: Sql, schema = 'app'): Promise<string[]> {
   const failures: string[] = [];
-  const tables = await admin.unsafe<{ name: string; rls: boolean; force: boolean; has_tenant: boolean }[]>(`
+  const tables = await admin.query<{ name: string; rls: boolean; force: boolean; has_tenant: boolean }>(`
     select c.relname as name, c.relrowsecurity as rls, c.relforcerowsecurity as force,
       exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped) as has_tenant
     from pg_class c join pg_namespace n on n.oid = c.relnamespace
     where n.nspname = $1 and c.relkind in ('r', 'p') and c.relname <> 'tenantry_migrations'
     order by c.relname`, [schema]);
   if (!tables.length) return [`schema ${schema} has no tables`];
-  const policies = await admin.unsafe<{ table: string; name: string; permissive: string; cmd: string; qual: string | null; with_check: string | null; roles: string }[]>(`
+  const policies = await admin.query<{ table: string; name: string; permissive: string; cmd: string; qual: string | null; with_check: string | null; roles: string }>(`
     select tablename as table, policyname as name, permissive, cmd, qual, with_check, roles::text as roles
     from pg_policies where schemaname = $1`, [schema]);
   const restricts = (expr: string | null) =>
@@ -275,10 +275,10 @@ export async function probeOwnerForce(target: Pick<ProbeTarget, 'admin' | 'tenan
   const [fa] = target.tenants.filter((t) => t.isolation === 'pooled');
   if (!fa) return ['probeOwnerForce needs a pooled tenant'];
   for (const table of tenantTables) {
-    const r = await target.admin.begin(async (tx) => {
-      await tx.unsafe(`set local role ${roles.owner}`);
-      await tx.unsafe("select set_config('app.tenant_id', $1, true), set_config('search_path', 'app', true)", [fa.id]);
-      const [row] = await tx.unsafe<{ me: string; foreign: number }[]>(
+    const r = await target.admin.transaction(async (tx) => {
+      await tx.query(`set local role ${roles.owner}`);
+      await tx.query("select set_config('app.tenant_id', $1, true), set_config('search_path', 'app', true)", [fa.id]);
+      const [row] = await tx.query<{ me: string; foreign: number }>(
         `select current_user as me, count(*) filter (where tenant_id <> $1)::int as foreign from app.${table}`, [fa.id]);
       return row;
     });

@@ -15,7 +15,7 @@ import {
   loadMigrations, migrateAll, runWithTenant,
   type Isolation, type MigrateOptions, type MigrationFile, type MigrationRun, type MigrationTarget, type TargetRunResult,
 } from '../src/index.js';
-import { createPool, ident, withCredentials, withDatabase, type Sql } from '../src/data/postgres-driver.js';
+import { createPool, ident, withCredentials, withDatabase, type Sql } from '../src/data/driver/index.js';
 import { createTestDatabase, ROLE_PASSWORD, serverUrl } from './helpers.js';
 import { cliEnv, createPlatform, fixtures, repoRoot, runCli, type Platform } from './fixtures/platform.js';
 
@@ -68,8 +68,8 @@ describe('migrateAll on every placement', () => {
   const run = (version: number | MigrationFile[], opts: MigrateOptions = {}) =>
     migrateAll(sql, p.url, typeof version === 'number' ? upTo(version) : version, opts);
   /** A sequence named boom_marker in a target's schema makes 0004 and 0005 fail there. */
-  const mark = (t: MigrationTarget) => p.on(t, (s) => s.unsafe(`create sequence ${ident(t.schema)}.boom_marker`));
-  const unmark = (t: MigrationTarget) => p.on(t, (s) => s.unsafe(`drop sequence ${ident(t.schema)}.boom_marker`));
+  const mark = (t: MigrationTarget) => p.on(t, (s) => s.query(`create sequence ${ident(t.schema)}.boom_marker`));
+  const unmark = (t: MigrationTarget) => p.on(t, (s) => s.query(`drop sequence ${ident(t.schema)}.boom_marker`));
 
   before(async () => {
     p = await createPlatform(LAYOUT, 'mig');
@@ -78,7 +78,7 @@ describe('migrateAll on every placement', () => {
     targets = await p.targets();
   });
   after(async () => {
-    await sql?.end({ timeout: 5 });
+    await sql?.end();
     await p?.close();
   });
 
@@ -128,13 +128,13 @@ describe('migrateAll on every placement', () => {
     const source = await readFile(path.join(STEPS, '0002_add_ticket_tags.sql'), 'utf8');
     const checksum = createHash('sha256').update(source).digest('hex');
     for (const t of targets) {
-      const rows = await p.on(t, (s) => s.unsafe<{ version: number; name: string; checksum: string; duration_ms: number }[]>(
+      const rows = await p.on(t, (s) => s.query<{ version: number; name: string; checksum: string; duration_ms: number }>(
         `select version, name, checksum, duration_ms from ${ident(t.schema)}.tenantry_migrations where version = 2`));
       assert.equal(rows.length, 1, t.id);
       assert.equal(rows[0]!.name, 'add_ticket_tags');
       assert.equal(rows[0]!.checksum, checksum, t.id);
       assert.ok(Number.isInteger(rows[0]!.duration_ms) && rows[0]!.duration_ms >= 0, t.id);
-      const [col] = await p.on(t, (s) => s.unsafe<{ data_type: string; is_nullable: string }[]>(
+      const [col] = await p.on(t, (s) => s.query<{ data_type: string; is_nullable: string }>(
         `select data_type, is_nullable from information_schema.columns where table_schema = $1 and table_name = 'tickets' and column_name = 'tags'`, [t.schema]));
       assert.deepEqual(col && { ...col }, { data_type: 'ARRAY', is_nullable: 'NO' }, t.id);
     }
@@ -154,7 +154,7 @@ describe('migrateAll on every placement', () => {
     assert.ok(again.results.every((x) => x.status === 'up_to_date' && x.applied.length === 0), describeRun(again));
     assert.equal(again.counts.applied, 0);
     for (const t of targets) {
-      const [c] = await p.on(t, (s) => s.unsafe<{ n: number }[]>(`select count(*)::int as n from ${ident(t.schema)}.tenantry_migrations where version = 2`));
+      const [c] = await p.on(t, (s) => s.query<{ n: number }>(`select count(*)::int as n from ${ident(t.schema)}.tenantry_migrations where version = 2`));
       assert.equal(c!.n, 1, t.id);
     }
   });
@@ -196,7 +196,7 @@ describe('migrateAll on every placement', () => {
     let sampling = true;
     const loop = (async () => {
       while (sampling) {
-        const [s] = await sampler.unsafe<{ sleeping: number; tx: number }[]>(`
+        const [s] = await sampler.query<{ sleeping: number; tx: number }>(`
           select count(*) filter (where state = 'active' and query like '%tenantry-test: concurrency' || '-probe%')::int as sleeping,
                  count(*) filter (where xact_start is not null)::int as tx
           from pg_stat_activity
@@ -215,7 +215,7 @@ describe('migrateAll on every placement', () => {
     } finally {
       sampling = false;
       await loop;
-      await sampler.end({ timeout: 5 });
+      await sampler.end();
     }
     const elapsed = performance.now() - started;
     assert.equal(r.ok, true, describeRun(r));
@@ -372,7 +372,7 @@ describe('tenantry migrate is resumable after a kill', () => {
     // The killed runner's sessions end (their open transactions roll back) once the server notices.
     const deadline = Date.now() + 15_000;
     for (;;) {
-      const [s] = await p.admin.unsafe<{ n: number }[]>(
+      const [s] = await p.admin.query<{ n: number }>(
         `select count(*)::int as n from pg_stat_activity where datname = $1 and application_name = 'tenantry-migrate'`, [p.name]);
       if (s!.n === 0) break;
       assert.ok(Date.now() < deadline, 'the killed run still has sessions');
@@ -406,7 +406,7 @@ describe('tenantry migrate is resumable after a kill', () => {
     assert.equal(summary?.counts.applied, targets.length - done.size);
     assert.equal(summary?.counts.up_to_date, done.size);
     for (const t of targets) {
-      const [c] = await p.admin.unsafe<{ n: number }[]>(`select count(*)::int as n from ${ident(t.schema)}.tenantry_migrations where version = 2`);
+      const [c] = await p.admin.query<{ n: number }>(`select count(*)::int as n from ${ident(t.schema)}.tenantry_migrations where version = 2`);
       assert.equal(c!.n, 1, t.id);
       assert.equal(await p.hasColumn(t, 'tickets', 'tags'), true, t.id);
     }
@@ -484,24 +484,24 @@ describe('tenantry CLI', () => {
       assert.deepEqual(events.map((e) => [e.target, e.status, versionsOf(e)]), [['pooled:app', 'applied', [1]]]);
       const admin = createPool(db.url, { max: 1 });
       try {
-        const stored = await admin.unsafe<{ role: string; password: string }[]>('select role, password from tenantry_admin.role_passwords order by role');
+        const stored = await admin.query<{ role: string; password: string }>('select role, password from tenantry_admin.role_passwords order by role');
         assert.deepEqual(stored.map((r) => [r.role, r.password]), [['tenantry_app', ROLE_PASSWORD], ['tenantry_platform', ROLE_PASSWORD]]);
       } finally {
-        await admin.end({ timeout: 5 });
+        await admin.end();
       }
       const app = createPool(withCredentials(db.url, 'tenantry_app', ROLE_PASSWORD), { max: 1 });
       try {
-        const [me] = await app.unsafe<{ user: string }[]>('select current_user as user');
+        const [me] = await app.query<{ user: string }>('select current_user as user');
         assert.equal(me?.user, 'tenantry_app');
       } finally {
-        await app.end({ timeout: 5 });
+        await app.end();
       }
     } finally {
       // Whatever happened, leave the cluster-wide roles with the password every test uses.
       const su = createPool(serverUrl(), { max: 1 });
-      await su.unsafe(`alter role tenantry_app password '${ROLE_PASSWORD}'`);
-      await su.unsafe(`alter role tenantry_platform password '${ROLE_PASSWORD}'`);
-      await su.end({ timeout: 5 });
+      await su.query(`alter role tenantry_app password '${ROLE_PASSWORD}'`);
+      await su.query(`alter role tenantry_platform password '${ROLE_PASSWORD}'`);
+      await su.end();
       await db.drop();
     }
   });
@@ -515,7 +515,7 @@ describe('tenantry CLI', () => {
     assert.equal(tenant.name, 'CLI Corp');
     assert.equal(tenant.isolation, 'database');
     assert.equal(tenant.status, 'active');
-    const [db] = await p.admin.unsafe(`select 1 from pg_database where datname = $1`, [`tenant_${tenant.id.replace(/-/g, '')}`]);
+    const [db] = await p.admin.query(`select 1 from pg_database where datname = $1`, [`tenant_${tenant.id.replace(/-/g, '')}`]);
     assert.ok(db, 'the tenant database exists');
 
     const [list, show] = await Promise.all([
@@ -532,7 +532,7 @@ describe('tenantry CLI', () => {
     const suspended = await runCli(['tenants', 'suspend', tenant.id, '--json'], p.url);
     assert.equal(suspended.code, 0, suspended.stderr);
     assert.equal((suspended.lines[0] as { status: string }).status, 'suspended');
-    const [row] = await p.admin.unsafe<{ status: string }[]>('select status from tenantry.tenants where id = $1', [tenant.id]);
+    const [row] = await p.admin.query<{ status: string }>('select status from tenantry.tenants where id = $1', [tenant.id]);
     assert.equal(row?.status, 'suspended');
 
     const resumed = await runCli(['tenants', 'resume', 'cli-corp', '--json'], p.url);

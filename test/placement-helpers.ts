@@ -10,7 +10,7 @@ import {
   hashPassword, isTenantryError, schemas, tenantDatabase, tenantRole, tenantSchema, withPlatformScope,
   type Isolation, type Tenant, type Tenantry,
 } from '../src/index.js';
-import { createPool, ident, sqlState, withDatabase, type Sql } from '../src/data/postgres-driver.js';
+import { createPool, ident, sqlState, withDatabase, type Sql } from '../src/data/driver/index.js';
 import { serverUrl } from './helpers.js';
 
 export interface SeededTicket { readonly id: string; readonly title: string }
@@ -40,11 +40,11 @@ export class Leftovers {
     try {
       const names = [...this.databases];
       for (let i = 0; i < names.length; i += parallel) {
-        await Promise.all(names.slice(i, i + parallel).map((n) => sql.unsafe(`drop database if exists ${ident(n)} with (force)`)));
+        await Promise.all(names.slice(i, i + parallel).map((n) => sql.query(`drop database if exists ${ident(n)} with (force)`)));
       }
-      for (const r of this.roles) await sql.unsafe(`drop role if exists ${ident(r)}`);
+      for (const r of this.roles) await sql.query(`drop role if exists ${ident(r)}`);
     } finally {
-      await sql.end({ timeout: 5 });
+      await sql.end();
     }
   }
 }
@@ -85,23 +85,23 @@ export type StoredRow = { tenant_id: string; id: string; title: string };
 export async function storedRows(stackDatabaseUrl: string, admin: Sql, tenant: Tenant, table: 'tickets' | 'users' = 'tickets'): Promise<StoredRow[]> {
   const cols = table === 'tickets' ? 'tenant_id::text, id::text, title' : 'tenant_id::text, id::text, email as title';
   if (tenant.isolation === 'pooled') {
-    return admin.unsafe<StoredRow[]>(`select ${cols} from ${schemas.pooled}.${table} where tenant_id = $1 order by id`, [tenant.id]);
+    return admin.query<StoredRow>(`select ${cols} from ${schemas.pooled}.${table} where tenant_id = $1 order by id`, [tenant.id]);
   }
   if (tenant.isolation === 'schema') {
-    return admin.unsafe<StoredRow[]>(`select ${cols} from ${ident(tenantSchema(tenant.id))}.${table} order by id`);
+    return admin.query<StoredRow>(`select ${cols} from ${ident(tenantSchema(tenant.id))}.${table} order by id`);
   }
   const sql = createPool(withDatabase(stackDatabaseUrl, tenantDatabase(tenant.id)), { max: 1, applicationName: 'tenantry-test-truth' });
   try {
-    return await sql.unsafe<StoredRow[]>(`select ${cols} from ${schemas.pooled}.${table} order by id`);
+    return await sql.query<StoredRow>(`select ${cols} from ${schemas.pooled}.${table} order by id`);
   } finally {
-    await sql.end({ timeout: 5 });
+    await sql.end();
   }
 }
 
 /** Rows with this tenant_id anywhere in the place where `where` stores its rows. */
 export async function rowsOfTenantIn(stackDatabaseUrl: string, admin: Sql, where: Tenant, tenantId: string): Promise<number> {
   const all = where.isolation === 'pooled'
-    ? await admin.unsafe<StoredRow[]>(`select tenant_id::text, id::text, title from ${schemas.pooled}.tickets where tenant_id = $1`, [tenantId])
+    ? await admin.query<StoredRow>(`select tenant_id::text, id::text, title from ${schemas.pooled}.tickets where tenant_id = $1`, [tenantId])
     : (await storedRows(stackDatabaseUrl, admin, where)).filter((r) => r.tenant_id === tenantId);
   return all.length;
 }

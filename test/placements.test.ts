@@ -13,7 +13,7 @@ import {
   DataPlane, SchemaPlacement, TenantContextMissingError, loadMigrations, roles, runWithTenant, schemas,
   tenantDatabase, tenantRole, tenantSchema, withPlatformScope, type Isolation, type Tenant,
 } from '../src/index.js';
-import { createPool, databaseName, type Sql } from '../src/data/postgres-driver.js';
+import { createPool, databaseName, type Sql } from '../src/data/driver/index.js';
 import { migrationsDir, startTestStack, type TestStack } from './helpers.js';
 import { runtimeUrl } from './isolation-probes.js';
 import {
@@ -196,7 +196,7 @@ for (const isolation of isolations) {
       leftovers.note(fresh.id, isolation);
       await placement.provision(fresh);
       await placement.provision(fresh);
-      const counts = await stack.admin.unsafe<{ roles: number; schemas: number; dbs: number }[]>(
+      const counts = await stack.admin.query<{ roles: number; schemas: number; dbs: number }>(
         `select (select count(*)::int from pg_roles where rolname = $1) as roles,
                 (select count(*)::int from pg_namespace where nspname = $1) as schemas,
                 (select count(*)::int from pg_database where datname = $2) as dbs`,
@@ -308,16 +308,16 @@ describe('schema placement specifics', () => {
   it('self-check: with B\'s schema granted to A by mistake the permission wall falls, and RLS still hides B\'s rows', async () => {
     const [a, b] = [tenantRole(A().id), tenantSchema(B().id)];
     const table = `${b}.tickets`;
-    await stack.admin.unsafe(`grant usage on schema ${b} to ${a}; grant select on ${table} to ${a}`);
+    await stack.admin.execute(`grant usage on schema ${b} to ${a}; grant select on ${table} to ${a}`);
     try {
       // The check of the test above goes red: no 42501 any more ...
       const rows = await runWithTenant(A(), () => db().query(`select * from ${table}`));
       // ... and the second wall holds: B's rows carry B's tenant_id, RLS filters them out.
       deepEqual(rows, []);
-      const [all] = await stack.admin.unsafe<{ n: number }[]>(`select count(*)::int as n from ${table}`);
+      const [all] = await stack.admin.query<{ n: number }>(`select count(*)::int as n from ${table}`);
       assert.equal(all?.n, 3);
     } finally {
-      await stack.admin.unsafe(`revoke select on ${table} from ${a}; revoke usage on schema ${b} from ${a}`);
+      await stack.admin.execute(`revoke select on ${table} from ${a}; revoke usage on schema ${b} from ${a}`);
     }
     await rejectsWithState(runWithTenant(A(), () => db().query(`select * from ${table}`)), '42501', 'after the revoke');
   });
@@ -330,17 +330,17 @@ describe('schema placement specifics', () => {
   });
 
   it('a table in public is not found (42P01) rather than read', async () => {
-    await stack.admin.unsafe('create table public.widgets(x int)');
+    await stack.admin.query('create table public.widgets(x int)');
     try {
-      await stack.admin.unsafe('insert into public.widgets values (42)');
-      await stack.admin.unsafe('grant select on public.widgets to public');
+      await stack.admin.query('insert into public.widgets values (42)');
+      await stack.admin.query('grant select on public.widgets to public');
       // Control: the table is readable by the tenant's role when named explicitly...
       deepEqual(await runWithTenant(A(), () => db().query('select x from public.widgets')), [{ x: 42 }]);
       // ...but an unqualified name never falls back to public.
       await rejectsWithState(runWithTenant(A(), () => db().query('select * from widgets')), '42P01', 'unqualified widgets');
       await rejectsWithState(runWithTenant(A(), () => db().transaction((tx) => tx.query('select * from widgets'))), '42P01', 'unqualified widgets in a transaction');
     } finally {
-      await stack.admin.unsafe('drop table if exists public.widgets');
+      await stack.admin.query('drop table if exists public.widgets');
     }
   });
 
@@ -351,7 +351,7 @@ describe('schema placement specifics', () => {
     const stateSql = `select pg_backend_pid() as pid, current_user as usr, session_user as sess,
       current_setting('app.tenant_id', true) as tid, current_setting('search_path') as path`;
     const outside = async (pid: number, after: string) => {
-      const [s] = await pool.unsafe<State[]>(stateSql);
+      const [s] = await pool.query<State>(stateSql);
       assert.ok(s);
       assert.equal(s.pid, pid, `${after}: the single connection`);
       assert.equal(s.usr, roles.app, `${after}: current_user`);
@@ -378,7 +378,7 @@ describe('schema placement specifics', () => {
       await outside(inside.pid, 'after B');
     } finally {
       await plane.close();
-      await pool.end({ timeout: 5 });
+      await pool.end();
     }
   });
 
@@ -387,14 +387,14 @@ describe('schema placement specifics', () => {
     const s = await seedTenant(stack.tenantry, leftovers, { slug, isolation: 'schema', titles: ['little bobby'] });
     const d = await seedTenant(stack.tenantry, leftovers, { slug: `${slug}-db`, isolation: 'database', titles: ['little bobby db'] });
     assert.equal(s.tenant.slug, slug);
-    const [names] = await stack.admin.unsafe<{ schemas: string[]; roles: string[]; dbs: string[] }[]>(
+    const [names] = await stack.admin.query<{ schemas: string[]; roles: string[]; dbs: string[] }>(
       `select array(select nspname::text from pg_namespace where nspname ilike '%robert%' or nspname ilike '%drop%') as schemas,
               array(select rolname::text from pg_roles where rolname ilike '%robert%' or rolname ilike '%drop%') as roles,
               array(select datname::text from pg_database where datname ilike '%robert%' or datname ilike '%drop%') as dbs`);
     deepEqual(names, { schemas: [], roles: [], dbs: [] }, 'no name carries the slug');
     assert.equal(tenantSchema(s.tenant.id), `t_${hex(s.tenant.id)}`);
     assert.equal(tenantDatabase(d.tenant.id), `tenant_${hex(d.tenant.id)}`);
-    const [exist] = await stack.admin.unsafe<{ schema: number; role: number; db: number }[]>(
+    const [exist] = await stack.admin.query<{ schema: number; role: number; db: number }>(
       `select (select count(*)::int from pg_namespace where nspname = $1) as schema,
               (select count(*)::int from pg_roles where rolname = $1) as role,
               (select count(*)::int from pg_database where datname = $2) as db`,

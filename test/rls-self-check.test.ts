@@ -17,18 +17,18 @@ describe('isolation probes self-check', () => {
 
   /** Puts app.tickets back exactly as migration 0001 made it. */
   async function restore(): Promise<void> {
-    await stack.admin.begin(async (tx) => {
-      await tx.unsafe('alter table app.tickets enable row level security');
-      await tx.unsafe('alter table app.tickets force row level security');
-      await tx.unsafe('drop policy if exists tenant_isolation on app.tickets');
-      await tx.unsafe('drop policy if exists probe_leak on app.tickets');
-      await tx.unsafe(`create policy tenant_isolation on app.tickets using (tenant_id = ${rls}) with check (tenant_id = ${rls})`);
+    await stack.admin.transaction(async (tx) => {
+      await tx.query('alter table app.tickets enable row level security');
+      await tx.query('alter table app.tickets force row level security');
+      await tx.query('drop policy if exists tenant_isolation on app.tickets');
+      await tx.query('drop policy if exists probe_leak on app.tickets');
+      await tx.query(`create policy tenant_isolation on app.tickets using (tenant_id = ${rls}) with check (tenant_id = ${rls})`);
     });
   }
 
   /** Weakens the database, runs fn, then restores and proves every probe is green again. */
   async function weakened(ddl: string[], fn: () => Promise<void>): Promise<void> {
-    await stack.admin.begin(async (tx) => { for (const stmt of ddl) await tx.unsafe(stmt); });
+    await stack.admin.transaction(async (tx) => { for (const stmt of ddl) await tx.query(stmt); });
     try {
       await fn();
     } finally {
@@ -81,7 +81,7 @@ describe('isolation probes self-check', () => {
       'drop policy tenant_isolation on app.tickets',
       `create policy tenant_isolation on app.tickets using (tenant_id = ${rls})`,
     ], async () => {
-      const [policy] = await stack.admin.unsafe<{ with_check: string | null }[]>(
+      const [policy] = await stack.admin.query<{ with_check: string | null }>(
         "select with_check from pg_policies where schemaname = 'app' and tablename = 'tickets' and policyname = 'tenant_isolation'");
       assert.equal(policy?.with_check, null);
       const shape = await probePolicyShape(stack.admin);

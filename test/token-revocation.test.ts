@@ -121,7 +121,7 @@ describe('token revocation', () => {
   }
 
   it('without LISTEN (TENANTRY_CATALOG_LISTEN=0, behind a transaction pooler) a process reloads revocations within 5 s', { timeout: 30_000 }, async (t) => {
-    const listening = async () => (await stack.admin.unsafe<{ n: number }[]>(
+    const listening = async () => (await stack.admin.query<{ n: number }>(
       "select count(*)::int as n from pg_stat_activity where datname = current_database() and query ilike 'listen%'"))[0]!.n;
     const before = await listening();
     assert.ok(before >= 2, `the stack and the other process listen (${before})`);

@@ -2,8 +2,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { v7 as uuidv7 } from 'uuid';
 import { CatalogUnavailableError, TenantryError } from '../errors.js';
-import type { Sql } from '../data/postgres-driver.js';
-import { sqlState, type Params } from '../data/postgres-driver.js';
+import type { Sql } from '../data/driver/index.js';
+import { sqlState } from '../data/driver/index.js';
 import type { ApiKeyRecord, Isolation, Tenant, TenantStatus } from './types.js';
 
 export interface CreateTenantInput {
@@ -82,8 +82,8 @@ export class CatalogStore {
    * listening connection is (re)established, notifications may have been missed, so the whole
    * cache is dropped; the TTL stays as the safety net if the connection cannot come back.
    */
-  async follow(): Promise<() => Promise<void>> {
-    const { unlisten } = await this.#sql.listen(CHANNEL, (payload) => {
+  async follow(listener: Sql = this.#sql): Promise<() => Promise<void>> {
+    return listener.listen(CHANNEL, (payload) => {
       if (payload === 'revocations') void this.loadRevocations().catch(() => {});
       else if (UUID.test(payload)) this.invalidate({ id: payload.toLowerCase(), slug: '' });
       else this.#cache.clear();
@@ -91,7 +91,6 @@ export class CatalogStore {
       this.#cache.clear();
       void this.loadRevocations().catch(() => {});
     });
-    return unlisten;
   }
 
   /**
@@ -121,7 +120,7 @@ export class CatalogStore {
   /** Reads the revocations that can still matter (within the horizon given to the constructor). */
   async loadRevocations(): Promise<void> {
     const horizonSeconds = this.#revocationHorizonSeconds;
-    const rows = await this.#read(() => this.#q<{ tenant_id: string; subject: string; at: number }[]>(
+    const rows = await this.#read(() => this.#q<{ tenant_id: string; subject: string; at: number }>(
       `select tenant_id::text, subject, (extract(epoch from revoked_at) * 1000)::float8 as at
          from tenantry.token_revocations where revoked_at > now() - make_interval(secs => $1)`, [horizonSeconds]));
     const next = new Map<string, number>();
@@ -132,8 +131,8 @@ export class CatalogStore {
   }
 
   /** A prepared statement (see DataPlane: unprepared ones cost an extra round trip). */
-  #q<T extends any[] = Record<string, unknown>[]>(text: string, params: readonly unknown[] = []) {
-    return this.#sql.unsafe<T>(text, params as Params, { prepare: true });
+  #q<T = Record<string, unknown>>(text: string, params: readonly unknown[] = []) {
+    return this.#sql.query<T>(text, params);
   }
 
   /**
@@ -179,7 +178,7 @@ export class CatalogStore {
     if (!UUID.test(id)) return null;
     const hit = this.#cache.get(`id:${id.toLowerCase()}`);
     if (hit) return hit;
-    const rows = await this.#read(() => this.#q<TenantRow[]>(
+    const rows = await this.#read(() => this.#q<TenantRow>(
       `select ${tenantColumns} from tenantry.tenants where id = $1`, [id]));
     return rows[0] ? this.#remember(toTenant(rows[0])) : null;
   }
@@ -189,7 +188,7 @@ export class CatalogStore {
     if (slug.length > 63) return null;
     const hit = opts.fresh ? undefined : this.#cache.get(`slug:${slug}`);
     if (hit) return hit;
-    const rows = await this.#read(() => this.#q<TenantRow[]>(
+    const rows = await this.#read(() => this.#q<TenantRow>(
       `select ${tenantColumns} from tenantry.tenants where slug = $1`, [slug]));
     return rows[0] ? this.#remember(toTenant(rows[0])) : null;
   }
@@ -203,7 +202,7 @@ export class CatalogStore {
     const key = `domain:${domain}`;
     const hit = this.#cache.get(key);
     if (hit) return hit;
-    const rows = await this.#read(() => this.#q<TenantRow[]>(
+    const rows = await this.#read(() => this.#q<TenantRow>(
       `select ${columnsOf('t')}
          from tenantry.domains d join tenantry.tenants t on t.id = d.tenant_id where d.domain = $1`, [domain]));
     if (!rows[0]) return null;
@@ -213,7 +212,7 @@ export class CatalogStore {
   }
 
   async list(opts: { limit: number; after?: string }): Promise<Tenant[]> {
-    const rows = await this.#read(() => this.#q<TenantRow[]>(
+    const rows = await this.#read(() => this.#q<TenantRow>(
       `select ${tenantColumns} from tenantry.tenants where ($1::uuid is null or id > $1::uuid) order by id limit $2`,
       [opts.after ?? null, opts.limit]));
     return rows.map(toTenant);
@@ -221,11 +220,11 @@ export class CatalogStore {
 
   async create(input: CreateTenantInput): Promise<Tenant> {
     try {
-      const rows = await this.#q<TenantRow[]>(
+      const rows = await this.#q<TenantRow>(
         `insert into tenantry.tenants (id, slug, name, plan, isolation, shard, settings, status)
          values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8) returning ${tenantColumns}`,
         [input.id ?? uuidv7(), input.slug, input.name, input.plan ?? 'free', input.isolation,
-          input.shard ?? 'default', input.settings ?? {}, input.status ?? 'provisioning'] as Params,
+          input.shard ?? 'default', input.settings ?? {}, input.status ?? 'provisioning'],
       );
       return this.#remember(toTenant(rows[0]!));
     } catch (err) {
@@ -235,7 +234,7 @@ export class CatalogStore {
   }
 
   async setStatus(id: string, status: TenantStatus): Promise<Tenant | null> {
-    const rows = await this.#read(() => this.#q<TenantRow[]>(
+    const rows = await this.#read(() => this.#q<TenantRow>(
       `update tenantry.tenants set status = $2, updated_at = now() where id = $1 returning ${tenantColumns}`,
       [id, status]));
     if (!rows[0]) return null;
@@ -257,7 +256,7 @@ export class CatalogStore {
   async createApiKey(tenantId: string, input: { name: string; role: 'admin' | 'agent' }): Promise<{ key: string; record: ApiKeyRecord }> {
     const prefix = randomBytes(6).toString('hex');
     const secret = randomBytes(24).toString('base64url');
-    const rows = await this.#read(() => this.#q<ApiKeyRow[]>(
+    const rows = await this.#read(() => this.#q<ApiKeyRow>(
       `insert into tenantry.api_keys (id, tenant_id, name, prefix, secret_hash, role)
        values ($1, $2, $3, $4, $5, $6) returning ${apiKeyColumns}`,
       [uuidv7(), tenantId, input.name, prefix, hashSecret(secret), input.role]));
@@ -268,7 +267,7 @@ export class CatalogStore {
   async verifyApiKey(key: string): Promise<ApiKeyRecord | null> {
     const m = /^tk_([0-9a-f]{12})_([A-Za-z0-9_-]{32})$/.exec(key);
     if (!m) return null;
-    const rows = await this.#read(() => this.#q<(ApiKeyRow & { secret_hash: Buffer })[]>(
+    const rows = await this.#read(() => this.#q<ApiKeyRow & { secret_hash: Buffer }>(
       `select ${apiKeyColumns}, secret_hash from tenantry.api_keys where prefix = $1`, [m[1]!]));
     const row = rows[0];
     if (!row || row.revoked_at) return null;
@@ -277,7 +276,7 @@ export class CatalogStore {
   }
 
   async listApiKeys(tenantId: string): Promise<ApiKeyRecord[]> {
-    const rows = await this.#read(() => this.#q<ApiKeyRow[]>(
+    const rows = await this.#read(() => this.#q<ApiKeyRow>(
       `select ${apiKeyColumns} from tenantry.api_keys where tenant_id = $1 order by id`, [tenantId]));
     return rows.map(toApiKey);
   }
@@ -293,7 +292,7 @@ export class CatalogStore {
   async audit(entry: { actor: string; action: string; tenantId?: string; detail?: Record<string, unknown> }): Promise<void> {
     await this.#read(() => this.#q(
       'insert into tenantry.audit_log (actor, action, tenant_id, detail) values ($1, $2, $3, $4::jsonb)',
-      [entry.actor, entry.action, entry.tenantId ?? null, entry.detail ?? {}] as Params));
+      [entry.actor, entry.action, entry.tenantId ?? null, entry.detail ?? {}]));
   }
 
   /** Cheap liveness probe of the catalog connection. */

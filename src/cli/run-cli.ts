@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { bootstrapDatabase } from '../data/bootstrap.js';
-import { createPool } from '../data/postgres-driver.js';
+import { createPool } from '../data/driver/index.js';
 import { attachOrStartEmbedded, type EmbeddedServer } from '../embedded/embedded-postgres.js';
 import { withPlatformScope } from '../context/tenant-context.js';
 import { auditAll, type AuditReport } from '../migrate/check.js';

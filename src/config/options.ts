@@ -9,6 +9,21 @@ export interface TenantryOptions {
   readonly databaseUrl: string;
   /** Folder of the tenant migration files (`NNNN_name.sql`), applied to every placement. */
   readonly migrationsDir: string;
+  /**
+   * Where runtime connections (tenant data, catalog) go: host, port and database of a pooler such
+   * as PgBouncer; tenantry's runtime roles and passwords are used on it. Unset: `databaseUrl`.
+   * Admin work (bootstrap, migrations, provisioning), LISTEN and session locks always use
+   * `databaseUrl`, the direct connection.
+   */
+  readonly runtimeUrl: string | undefined;
+  /**
+   * `transaction`: the runtime URL is a pooler in transaction mode (PgBouncer): no named prepared
+   * statements (PgBouncer 1.18 cannot route them; reads stay one round trip with unnamed ones), no
+   * session state on runtime connections.
+   */
+  readonly pooler: 'transaction' | undefined;
+  /** Statements running longer are cancelled (503 query_timeout), milliseconds; 0 = no limit. */
+  readonly statementTimeoutMs: number;
   /** Tenants are `<slug>.<baseDomain>`. */
   readonly baseDomain: string;
   /** Enabled identification strategies, in order. */
@@ -51,6 +66,17 @@ export interface TenantryOptions {
    * cache TTL bounds how long a change goes unseen, and revocations are reloaded every 5 s.
    */
   readonly catalogListen: boolean;
+  /**
+   * HTTP: a request's headers must have arrived this many milliseconds after it began, or it is
+   * answered 408 request_timeout and its connection closed (a client that opens connections and
+   * never finishes a request cannot hold them). Node's `requestTimeout`; the body is not covered.
+   */
+  readonly requestTimeoutMs: number;
+  /**
+   * HTTP: on SIGTERM or SIGINT the server stops taking requests and gives those in flight this
+   * many milliseconds to finish; connections still open then are closed and shutdown goes on.
+   */
+  readonly shutdownTimeoutMs: number;
   /** Secrets were generated because none was configured (development only). */
   readonly generated: readonly string[];
 }
@@ -126,10 +152,25 @@ export function loadOptions(explicit: Partial<TenantryOptions> & { databaseUrl: 
   } catch {
     throw new OptionsError('DATABASE_URL', 'not a valid postgres:// URL');
   }
+  const runtimeUrl = explicit.runtimeUrl ?? (env.TENANTRY_RUNTIME_URL || undefined);
+  if (runtimeUrl !== undefined) {
+    try {
+      new URL(runtimeUrl);
+    } catch {
+      throw new OptionsError('TENANTRY_RUNTIME_URL', 'not a valid postgres:// URL');
+    }
+  }
+  const pooler = explicit.pooler ?? (env.TENANTRY_POOLER || undefined);
+  if (pooler !== undefined && pooler !== 'transaction') {
+    throw new OptionsError('TENANTRY_POOLER', `expected "transaction" (or unset), got ${JSON.stringify(pooler)}`);
+  }
 
   return Object.freeze({
     databaseUrl: explicit.databaseUrl,
     migrationsDir: explicit.migrationsDir,
+    runtimeUrl,
+    pooler,
+    statementTimeoutMs: explicit.statementTimeoutMs ?? int(env, 'TENANTRY_STATEMENT_TIMEOUT_MS', 5_000, 0, 3_600_000),
     baseDomain,
     resolvers: Object.freeze([...resolvers]) as readonly ResolverName[],
     jwt: Object.freeze({
@@ -155,6 +196,8 @@ export function loadOptions(explicit: Partial<TenantryOptions> & { databaseUrl: 
     }),
     catalogTimeoutMs: explicit.catalogTimeoutMs ?? int(env, 'TENANTRY_CATALOG_TIMEOUT_MS', 2_000, 50, 60_000),
     catalogListen: explicit.catalogListen ?? bool(env, 'TENANTRY_CATALOG_LISTEN', true),
+    requestTimeoutMs: explicit.requestTimeoutMs ?? int(env, 'TENANTRY_REQUEST_TIMEOUT_MS', 30_000, 100, 3_600_000),
+    shutdownTimeoutMs: explicit.shutdownTimeoutMs ?? int(env, 'TENANTRY_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 3_600_000),
     generated: Object.freeze([...new Set([...(explicit.generated ?? []), ...generated])]),
   });
 }

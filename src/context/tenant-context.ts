@@ -13,8 +13,10 @@ export interface Principal {
 export interface TenantScope {
   readonly kind: 'tenant';
   readonly tenant: Tenant;
-  readonly principal: Principal | undefined;
-  readonly requestId: string | undefined;
+  readonly principal?: Principal;
+  readonly requestId?: string;
+  /** Aborts when the client that asked has gone away: running statements are then cancelled. */
+  readonly signal?: AbortSignal;
 }
 
 export interface PlatformScope {
@@ -24,6 +26,13 @@ export interface PlatformScope {
 }
 
 type Scope = TenantScope | PlatformScope;
+
+/** What a tenant scope carries besides its tenant. */
+export interface TenantScopeExtras {
+  readonly principal?: Principal;
+  readonly requestId?: string;
+  readonly signal?: AbortSignal;
+}
 
 /**
  * The tenant travels with the async call chain, never in a process global: Node serves many
@@ -40,14 +49,14 @@ const platformListeners = new Set<PlatformScopeListener>();
 export function runWithTenant<T>(
   tenant: Tenant,
   fn: () => T,
-  extra: { principal?: Principal; requestId?: string } = {},
+  extra: TenantScopeExtras = {},
 ): T {
-  return storage.run({ kind: 'tenant', tenant, principal: extra.principal, requestId: extra.requestId }, fn);
+  return storage.run({ kind: 'tenant', tenant, ...extra }, fn);
 }
 
 /** Enters a tenant scope for the rest of the current async execution (used by HTTP hooks). */
-export function enterTenant(tenant: Tenant, extra: { principal?: Principal; requestId?: string } = {}): void {
-  storage.enterWith({ kind: 'tenant', tenant, principal: extra.principal, requestId: extra.requestId });
+export function enterTenant(tenant: Tenant, extra: TenantScopeExtras = {}): void {
+  storage.enterWith({ kind: 'tenant', tenant, ...extra });
 }
 
 /** The current tenant scope; throws TenantContextMissingError outside one. */

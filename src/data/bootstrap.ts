@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { Sql } from './postgres-driver.js';
-import { ident, quoteIdent } from './postgres-driver.js';
+import type { Sql } from './driver/index.js';
+import { ident, quoteIdent } from './driver/index.js';
 
 /** Role names. The runtime roles are never owners, superusers or BYPASSRLS. */
 export const roles = {
@@ -62,33 +62,33 @@ function isRoleRace(err: unknown): boolean {
 
 async function ensureRolesOnce(admin: Sql, passwords?: RolePasswords): Promise<RolePasswords> {
   // CREATE ROLE races between concurrent bootstraps of one database: serialize them.
-  return admin.begin(async (tx) => {
-    await tx.unsafe(`select pg_advisory_xact_lock(hashtext('tenantry.bootstrap'))`);
+  return admin.transaction(async (tx) => {
+    await tx.query(`select pg_advisory_xact_lock(hashtext('tenantry.bootstrap'))`);
     for (const [role, login] of [[roles.owner, false], [roles.app, true], [roles.platform, true]] as const) {
-      const exists = await tx.unsafe('select 1 from pg_roles where rolname = $1', [role]);
-      if (!exists.length) await tx.unsafe(`create role ${ident(role)} ${login ? 'login' : 'nologin'}`);
-      await tx.unsafe(`alter role ${ident(role)} nosuperuser nobypassrls nocreatedb nocreaterole noreplication`);
+      const exists = await tx.query('select 1 from pg_roles where rolname = $1', [role]);
+      if (!exists.length) await tx.query(`create role ${ident(role)} ${login ? 'login' : 'nologin'}`);
+      await tx.query(`alter role ${ident(role)} nosuperuser nobypassrls nocreatedb nocreaterole noreplication`);
     }
     // NOINHERIT: the runtime role is a member of every schema tenant's role so that it can
     // SET ROLE to one, but it must not hold their privileges itself.
-    await tx.unsafe(`alter role ${ident(roles.app)} noinherit`);
-    await tx.unsafe('create schema if not exists tenantry_admin');
-    await tx.unsafe('revoke all on schema tenantry_admin from public');
-    await tx.unsafe('create table if not exists tenantry_admin.role_passwords (role text primary key, password text not null)');
+    await tx.query(`alter role ${ident(roles.app)} noinherit`);
+    await tx.query('create schema if not exists tenantry_admin');
+    await tx.query('revoke all on schema tenantry_admin from public');
+    await tx.query('create table if not exists tenantry_admin.role_passwords (role text primary key, password text not null)');
     const used: Record<string, string> = {};
     for (const role of [roles.app, roles.platform]) {
       const given = passwords?.[role === roles.app ? 'app' : 'platform'];
-      const [stored] = await tx.unsafe<{ password: string }[]>('select password from tenantry_admin.role_passwords where role = $1', [role]);
+      const [stored] = await tx.query<{ password: string }>('select password from tenantry_admin.role_passwords where role = $1', [role]);
       const password = given ?? stored?.password ?? randomBytes(18).toString('base64url');
       if (password !== stored?.password) {
-        await tx.unsafe(`insert into tenantry_admin.role_passwords (role, password) values ($1, $2)
+        await tx.query(`insert into tenantry_admin.role_passwords (role, password) values ($1, $2)
           on conflict (role) do update set password = excluded.password`, [role, password]);
       }
-      await tx.unsafe(`alter role ${ident(role)} password ${literal(password)}`);
+      await tx.query(`alter role ${ident(role)} password ${literal(password)}`);
       used[role] = password;
     }
-    const [me] = await tx.unsafe<{ rolsuper: boolean }[]>('select rolsuper from pg_roles where rolname = current_user');
-    if (!me?.rolsuper) await tx.unsafe(`grant ${ident(roles.owner)} to current_user`);
+    const [me] = await tx.query<{ rolsuper: boolean }>('select rolsuper from pg_roles where rolname = current_user');
+    if (!me?.rolsuper) await tx.query(`grant ${ident(roles.owner)} to current_user`);
     return { app: used[roles.app]!, platform: used[roles.platform]! };
   });
 }
@@ -98,19 +98,19 @@ async function ensureRolesOnce(admin: Sql, passwords?: RolePasswords): Promise<R
  * catalog) or a shard or tenant database (without).
  */
 export async function prepareDatabase(admin: Sql, opts: { catalog: boolean }): Promise<void> {
-  const [{ db: dbName } = { db: '' }] = await admin.unsafe<{ db: string }[]>('select current_database() as db');
+  const [{ db: dbName } = { db: '' }] = await admin.query<{ db: string }>('select current_database() as db');
   const db = quoteIdent(dbName);
-  await admin.begin(async (tx) => {
-    await tx.unsafe(`select pg_advisory_xact_lock(hashtext('tenantry.bootstrap'))`);
+  await admin.transaction(async (tx) => {
+    await tx.query(`select pg_advisory_xact_lock(hashtext('tenantry.bootstrap'))`);
     const wanted = opts.catalog ? Object.values(schemas) : [schemas.rls, schemas.pooled];
     for (const schema of wanted) {
-      await tx.unsafe(`create schema if not exists ${ident(schema)} authorization ${ident(roles.owner)}`);
+      await tx.query(`create schema if not exists ${ident(schema)} authorization ${ident(roles.owner)}`);
     }
     // Nobody but the owner creates objects: not in public, not new schemas, not temp tables.
-    await tx.unsafe('revoke create on schema public from public');
-    await tx.unsafe(`revoke create, temporary on database ${db} from public`);
-    await tx.unsafe(`grant connect on database ${db} to ${ident(roles.app)}${opts.catalog ? `, ${ident(roles.platform)}` : ''}`);
-    await tx.unsafe(`grant create, temporary on database ${db} to ${ident(roles.owner)}`);
+    await tx.query('revoke create on schema public from public');
+    await tx.query(`revoke create, temporary on database ${db} from public`);
+    await tx.query(`grant connect on database ${db} to ${ident(roles.app)}${opts.catalog ? `, ${ident(roles.platform)}` : ''}`);
+    await tx.query(`grant create, temporary on database ${db} to ${ident(roles.owner)}`);
 
     // The RLS helper. It returns NULL (so every policy is false and no row matches) when no
     // tenant is set or the setting is not a well-formed UUID: fail closed, and never a failed
@@ -118,7 +118,7 @@ export async function prepareDatabase(admin: Sql, opts: { catalog: boolean }): P
     // so `tenant_id = tenantry_rls.current_tenant_id()` still uses the tenant_id index (no SET
     // clause for that reason: it would block inlining; the body names only pg_catalog objects,
     // which are always searched first).
-    await tx.unsafe(`create or replace function ${schemas.rls}.current_tenant_id() returns uuid
+    await tx.query(`create or replace function ${schemas.rls}.current_tenant_id() returns uuid
       language sql stable parallel safe
       as $fn$
         select case
@@ -126,11 +126,11 @@ export async function prepareDatabase(admin: Sql, opts: { catalog: boolean }): P
           then current_setting('app.tenant_id', true)::uuid
         end
       $fn$`);
-    await tx.unsafe(`alter function ${schemas.rls}.current_tenant_id() owner to ${ident(roles.owner)}`);
-    await tx.unsafe(`grant usage on schema ${schemas.rls} to public`);
-    await tx.unsafe(`grant execute on function ${schemas.rls}.current_tenant_id() to public`);
+    await tx.query(`alter function ${schemas.rls}.current_tenant_id() owner to ${ident(roles.owner)}`);
+    await tx.query(`grant usage on schema ${schemas.rls} to public`);
+    await tx.query(`grant execute on function ${schemas.rls}.current_tenant_id() to public`);
 
-    await tx.unsafe(`grant usage on schema ${schemas.pooled} to ${ident(roles.app)}`);
-    if (opts.catalog) await tx.unsafe(`grant usage on schema ${schemas.catalog} to ${ident(roles.platform)}`);
+    await tx.query(`grant usage on schema ${schemas.pooled} to ${ident(roles.app)}`);
+    if (opts.catalog) await tx.query(`grant usage on schema ${schemas.catalog} to ${ident(roles.platform)}`);
   });
 }

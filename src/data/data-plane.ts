@@ -1,22 +1,18 @@
 import type { Isolation, Tenant } from '../catalog/types.js';
 import { requireTenantScope } from '../context/tenant-context.js';
 import { TenantryError } from '../errors.js';
-import type { Lease, Placement } from './placement.js';
-import type { Row } from './postgres-driver.js';
-import { isConnectionError, type Params } from './postgres-driver.js';
+import { isConnectionError, sqlState, type Row, type SqlConnection } from './driver/index.js';
+import { contextStatement, type Lease, type Placement } from './placement.js';
 
 export interface TenantTransaction {
   /** Runs one statement inside the tenant-scoped transaction. */
-  query<T extends Row = Row>(text: string, params?: readonly unknown[]): Promise<T[]>;
+  query<T = Row>(text: string, params?: readonly unknown[]): Promise<T[]>;
 }
 
-/**
- * postgres.js runs `unsafe()` unprepared unless told otherwise, and an unprepared statement with
- * parameters is first described in a round trip of its own, which stalls the pipeline. Named
- * prepared statements (described once per connection) let the four messages go out together.
- * A pool created with `prepare: false` (PgBouncer before 1.21) still overrides this.
- */
-const PREPARED = { prepare: true } as const;
+export interface DataPlaneOptions {
+  /** Statements running longer are cancelled by the server (503 query_timeout); 0 = no limit. */
+  readonly statementTimeoutMs?: number;
+}
 
 /**
  * The only way to tenant data. Every call takes its tenant from the async context, never from a
@@ -25,9 +21,11 @@ const PREPARED = { prepare: true } as const;
  */
 export class DataPlane {
   readonly #placements: ReadonlyMap<Isolation, Placement>;
+  readonly #statementTimeoutMs: number;
 
-  constructor(placements: readonly Placement[]) {
+  constructor(placements: readonly Placement[], options: DataPlaneOptions = {}) {
     this.#placements = new Map(placements.map((p) => [p.isolation, p]));
+    this.#statementTimeoutMs = options.statementTimeoutMs ?? 0;
   }
 
   placement(isolation: Isolation): Placement {
@@ -41,66 +39,78 @@ export class DataPlane {
   }
 
   /**
-   * One statement in a tenant-scoped transaction, in one round trip: BEGIN, the context, the
-   * statement and COMMIT are written to the connection together (pipelined) and their replies
-   * read back together. If the statement fails, COMMIT of the aborted transaction rolls back.
+   * One statement in a tenant-scoped transaction, in one round trip and one Sync: the context
+   * statement and the statement, then Sync. Before a Sync they are one implicit transaction, so
+   * the transaction-local context holds for the statement and is gone after it, on success and
+   * on error alike (the server skips to the Sync and rolls back).
    */
-  async query<T extends Row = Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
-    const { tenant } = requireTenantScope('query()');
-    const { conn, prelude, release } = await this.#acquire(tenant);
+  async query<T = Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
+    const { tenant, signal } = requireTenantScope('query()');
+    const lease = await this.#acquire(tenant);
+    const stopWatching = cancelOnAbort(signal, lease.conn);
+    let broken = false;
     try {
-      const settled = await Promise.allSettled([
-        conn.unsafe('begin', [], PREPARED),
-        conn.unsafe(prelude.text, prelude.params as Params, PREPARED),
-        conn.unsafe(text, params as Params, PREPARED),
-        conn.unsafe('commit', [], PREPARED),
-      ]);
-      for (const r of settled) if (r.status === 'rejected') throw mapError(r.reason);
-      return (settled[2] as PromiseFulfilledResult<unknown>).value as T[];
+      const [, rows] = await lease.conn.pipeline([contextStatement(tenant.id, lease.scope, this.#statementTimeoutMs), { text, params }]);
+      return rows as T[];
+    } catch (err) {
+      broken = isConnectionError(err);
+      throw mapError(err);
     } finally {
-      release();
+      broken = stopWatching() || broken;
+      // A statement that left a transaction open (a bare BEGIN) makes the connection unusable for
+      // anyone else: release() discards a connection that is not idle.
+      lease.release(broken);
     }
   }
 
   /**
    * Several statements in one tenant-scoped transaction. BEGIN and the context are pipelined
-   * with the first statement; COMMIT on success, ROLLBACK on any error.
+   * with the first statement (a transaction that runs no statement sends nothing); COMMIT on
+   * success, ROLLBACK on any error.
    */
   async transaction<T>(fn: (tx: TenantTransaction) => Promise<T>): Promise<T> {
-    const { tenant } = requireTenantScope('transaction()');
-    const { conn, prelude, release } = await this.#acquire(tenant);
+    const { tenant, signal } = requireTenantScope('transaction()');
+    const lease = await this.#acquire(tenant);
+    const { conn } = lease;
+    const stopWatching = cancelOnAbort(signal, conn);
+    let begun = false;
     let failed = false;
+    let broken = false;
     // Once the transaction ends the connection goes back to the pool and may serve another
     // tenant: a handle kept past that point (a timer, an un-awaited helper) must not reach it.
     let open = true;
-    const ready = Promise.all([conn.unsafe('begin', [], PREPARED), conn.unsafe(prelude.text, prelude.params as Params, PREPARED)]);
-    ready.catch(() => {});
     const tx: TenantTransaction = {
-      query: async <R extends Row>(text: string, params: readonly unknown[] = []) => {
+      query: async <R = Row>(text: string, params: readonly unknown[] = []) => {
         if (!open) throw new TenantryError('internal_error', 'this transaction has ended; its handle cannot be used any more');
         try {
-          const [, rows] = await Promise.all([ready, conn.unsafe(text, params as Params, PREPARED)]);
-          return rows as unknown as R[];
+          if (!begun) {
+            begun = true;
+            const [, , rows] = await conn.pipeline([{ text: 'begin' }, contextStatement(tenant.id, lease.scope, this.#statementTimeoutMs), { text, params }]);
+            return rows as R[];
+          }
+          return await conn.query<R>(text, params);
         } catch (err) {
           failed = true;
+          broken ||= isConnectionError(err);
           throw mapError(err);
         }
       },
     };
     try {
       const result = await fn(tx);
-      await ready;
       if (failed) throw new TenantryError('internal_error', 'a statement failed inside the transaction');
       open = false;
-      await conn.unsafe('commit', [], PREPARED);
+      if (begun) await conn.query('commit');
       return result;
     } catch (err) {
       open = false;
-      await conn.unsafe('rollback', [], PREPARED).catch(() => {});
+      if (begun && !broken) await conn.query('rollback').catch(() => { broken = true; });
+      broken ||= isConnectionError(err);
       throw mapError(err);
     } finally {
       open = false;
-      release();
+      broken = stopWatching() || broken;
+      lease.release(broken);
     }
   }
 
@@ -109,8 +119,32 @@ export class DataPlane {
   }
 }
 
+/**
+ * While a statement runs, a client that goes away (the signal aborts) has it cancelled on the
+ * server. The returned function stops watching and tells whether a cancel was sent: such a
+ * connection is discarded, not released, because a CancelRequest still on its way could otherwise
+ * land on the next borrower's statement.
+ */
+function cancelOnAbort(signal: AbortSignal | undefined, conn: SqlConnection): () => boolean {
+  if (!signal) return () => false;
+  let sent = false;
+  const cancel = () => {
+    sent = true;
+    void conn.cancel().catch(() => {});
+  };
+  if (signal.aborted) cancel();
+  else signal.addEventListener('abort', cancel, { once: true });
+  return () => {
+    signal.removeEventListener('abort', cancel);
+    return sent;
+  };
+}
+
 function mapError(err: unknown): unknown {
   if (err instanceof TenantryError) return err;
   if (isConnectionError(err)) return new TenantryError('database_unavailable', undefined, undefined, { cause: err });
+  // 57014 query_canceled: the statement timeout, or a cancel for a client that went away (whose
+  // answer nobody reads).
+  if (sqlState(err) === '57014') return new TenantryError('query_timeout', undefined, undefined, { cause: err });
   return err;
 }

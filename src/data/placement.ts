@@ -1,44 +1,53 @@
 import type { Isolation, Tenant } from '../catalog/types.js';
-import type { ReservedSql } from './postgres-driver.js';
+import type { SqlConnection, Statement } from './driver/index.js';
 
-/** One statement with positional parameters ($1, $2, ...). */
-export interface Statement {
-  readonly text: string;
-  readonly params: readonly unknown[];
+/** Where a tenant's transaction runs inside its connection: search_path and, for schema tenants, the role. */
+export interface SessionScope {
+  readonly searchPath: string;
+  readonly role?: string;
 }
 
-/** A connection lent for one tenant transaction, and the statement that scopes it. */
+/** A connection lent for one tenant transaction, and how to scope it. */
 export interface Lease {
-  readonly conn: ReservedSql;
-  /** Runs first inside every transaction; sets only transaction-local settings. */
-  readonly prelude: Statement;
-  /** Gives the connection back; called exactly once, after COMMIT or ROLLBACK. */
-  release(): void;
+  readonly conn: SqlConnection;
+  readonly scope: SessionScope;
+  /** Gives the connection back; called exactly once. `discard` closes it instead. */
+  release(discard?: boolean): void;
 }
 
 /**
- * A placement model (DESIGN.md, "one schema, three placements"). Each implementation lives in its
- * own folder under src/data/ and runs the shared contract suite (test/placements.test.ts).
+ * A placement model (DESIGN.md, "one schema, three placements"): it owns the life of a tenant's
+ * data in that model. Each implementation lives in its own folder under src/data/ and runs the
+ * shared contract suite (test/placements.test.ts).
  */
 export interface Placement {
   readonly isolation: Isolation;
   /** A connection for a transaction of `tenant`, and how to scope it. */
   acquire(tenant: Tenant): Promise<Lease>;
-  /** Creates what the tenant needs in this placement (schema, role, database); idempotent. */
+  /** Creates what the tenant needs in this placement (schema, role, database) and migrates it; idempotent. */
   provision(tenant: Tenant): Promise<void>;
+  /** Removes every row and object of the tenant in this placement; idempotent. */
+  deprovision(tenant: Tenant): Promise<void>;
   /** Closes the pools this placement opened. */
   close(): Promise<void>;
 }
 
-/** The transaction-local settings every placement sets: tenant id and search_path (never `public`). */
-export function contextPrelude(tenantId: string, searchPath: string, role?: string): Statement {
-  return role
+/**
+ * The statement that scopes a transaction: tenant id, search_path (never `public`), the role of a
+ * schema tenant and the statement timeout — all with set_config(..., true), local to the
+ * transaction (or to the implicit transaction of one pipeline), so nothing of it survives COMMIT,
+ * ROLLBACK or an error, and a pooled connection (or a PgBouncer server connection) goes back with
+ * no tenant on it. A session-level SET would hand this tenant's context to the next borrower.
+ */
+export function contextStatement(tenantId: string, scope: SessionScope, statementTimeoutMs = 0): Statement {
+  const timeout = String(Math.max(0, Math.trunc(statementTimeoutMs)));
+  return scope.role
     ? {
-      text: "select set_config('app.tenant_id', $1, true), set_config('search_path', $2, true), set_config('role', $3, true)",
-      params: [tenantId, searchPath, role],
+      text: "select set_config('app.tenant_id', $1, true), set_config('search_path', $2, true), set_config('statement_timeout', $3, true), set_config('role', $4, true)",
+      params: [tenantId, scope.searchPath, timeout, scope.role],
     }
     : {
-      text: "select set_config('app.tenant_id', $1, true), set_config('search_path', $2, true)",
-      params: [tenantId, searchPath],
+      text: "select set_config('app.tenant_id', $1, true), set_config('search_path', $2, true), set_config('statement_timeout', $3, true)",
+      params: [tenantId, scope.searchPath, timeout],
     };
 }

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorCatalog, isTenantryError, type ErrorCode } from '../errors.js';
-import { sqlState } from '../data/postgres-driver.js';
+import { sqlState } from '../data/driver/index.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
 
@@ -67,6 +67,16 @@ export function toProblem(err: unknown, log: FastifyRequest['log']): Problem {
 
 /** Every error and every unknown route answers application/problem+json with a code. */
 export function registerProblemHandlers(app: FastifyInstance): void {
+  // HTTP/1.1 requires Host (RFC 9112 §3.2); tenants are told apart by it. node:http answers its
+  // absence itself with an empty 400 unless `requireHostHeader` is off (see serverOptions).
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.headers.host === undefined && request.raw.httpVersionMajor === 1 && request.raw.httpVersionMinor >= 1) {
+      reply.header('connection', 'close');
+      void sendProblem(reply, request, problemOf('host_required', 'an HTTP/1.1 request must have a Host header'));
+      return;
+    }
+    done();
+  });
   app.setErrorHandler((err, request, reply) => sendProblem(reply, request, toProblem(err, request.log)));
   app.setNotFoundHandler((request, reply) =>
     sendProblem(reply, request, problemOf('route_not_found', `${request.method} ${request.url.split('?')[0]} is not a route`)));

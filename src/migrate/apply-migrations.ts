@@ -1,5 +1,5 @@
-import type { Sql } from '../data/postgres-driver.js';
-import { ident } from '../data/postgres-driver.js';
+import type { Sql } from '../data/driver/index.js';
+import { ident } from '../data/driver/index.js';
 import type { MigrationFile } from './migration-files.js';
 import { auditTables } from './audit.js';
 
@@ -61,18 +61,18 @@ export async function applyMigrations(
   const label = options.label ?? schema;
   const applied: AppliedMigration[] = [];
   try {
-    await admin.begin(async (tx) => {
-      await tx.unsafe('select pg_advisory_xact_lock(hashtext($1), hashtext($2))', ['tenantry.migrate', schema]);
-      await tx.unsafe(`set local role ${ident(options.ownerRole)}`);
-      await tx.unsafe(`select set_config('search_path', $1, true)`, [ident(schema)]);
-      await tx.unsafe(`create table if not exists ${ident(schema)}.tenantry_migrations (
+    await admin.transaction(async (tx) => {
+      await tx.query('select pg_advisory_xact_lock(hashtext($1), hashtext($2))', ['tenantry.migrate', schema]);
+      await tx.query(`set local role ${ident(options.ownerRole)}`);
+      await tx.query(`select set_config('search_path', $1, true)`, [ident(schema)]);
+      await tx.query(`create table if not exists ${ident(schema)}.tenantry_migrations (
         version integer primary key,
         name text not null,
         checksum text not null,
         applied_at timestamptz not null default now(),
         duration_ms integer not null
       )`);
-      const done = await tx.unsafe<{ version: number; name: string; checksum: string }[]>(
+      const done = await tx.query<{ version: number; name: string; checksum: string }>(
         `select version, name, checksum from ${ident(schema)}.tenantry_migrations order by version`,
       );
       const byVersion = new Map(done.map((r) => [r.version, r]));
@@ -87,9 +87,9 @@ export async function applyMigrations(
           continue;
         }
         const started = performance.now();
-        await tx.unsafe(file.sql);
+        await tx.execute(file.sql);
         const durationMs = Math.round(performance.now() - started);
-        await tx.unsafe(
+        await tx.query(
           `insert into ${ident(schema)}.tenantry_migrations (version, name, checksum, duration_ms) values ($1, $2, $3, $4)`,
           [file.version, file.name, file.checksum, durationMs],
         );
@@ -97,9 +97,9 @@ export async function applyMigrations(
       }
       if (options.grantTo && !options.dryRun) {
         const role = ident(options.grantTo);
-        await tx.unsafe(`grant usage on schema ${ident(schema)} to ${role}`);
-        await tx.unsafe(`grant select, insert, update, delete on all tables in schema ${ident(schema)} to ${role}`);
-        await tx.unsafe(`revoke all on ${ident(schema)}.tenantry_migrations from ${role}`);
+        await tx.query(`grant usage on schema ${ident(schema)} to ${role}`);
+        await tx.query(`grant select, insert, update, delete on all tables in schema ${ident(schema)} to ${role}`);
+        await tx.query(`revoke all on ${ident(schema)}.tenantry_migrations from ${role}`);
       }
       if (options.audit && applied.length && !options.dryRun) {
         const findings = await auditTables(tx as unknown as Sql, schema, label);

@@ -1,4 +1,4 @@
-import type { Sql } from '../data/postgres-driver.js';
+import type { Queryable, Sql } from '../data/driver/index.js';
 
 /** One way a target falls short of the isolation rules. */
 export interface Finding {
@@ -8,7 +8,7 @@ export interface Finding {
   readonly message: string;
 }
 
-type Query = Pick<Sql, 'unsafe'>;
+type Query = Queryable;
 
 const LEDGER = 'tenantry_migrations';
 
@@ -42,9 +42,9 @@ export async function auditTablesOf(sql: Query, scopes: readonly AuditScope[]): 
   const targetOf = targetsBySchema(scopes);
   const names = [...targetOf.keys()];
   const findings: Finding[] = [];
-  const tables = await sql.unsafe<{
+  const tables = await sql.query<{
     schema: string; name: string; rls: boolean; force: boolean; tenant_type: string | null; tenant_notnull: boolean | null; tenant_index: boolean;
-  }[]>(`
+  }>(`
     select n.nspname as schema, c.relname as name, c.relrowsecurity as rls, c.relforcerowsecurity as force,
       format_type(a.atttypid, a.atttypmod) as tenant_type, a.attnotnull as tenant_notnull,
       exists (select 1 from pg_index i where i.indrelid = c.oid and a.attnum is not null and i.indkey[0] = a.attnum) as tenant_index
@@ -53,7 +53,7 @@ export async function auditTablesOf(sql: Query, scopes: readonly AuditScope[]): 
     left join pg_attribute a on a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped
     where n.nspname = any($1::text[]) and c.relkind in ('r', 'p') and c.relname <> $2
     order by n.nspname, c.relname`, [names, LEDGER]);
-  const policies = await sql.unsafe<{ schema: string; table: string; name: string; cmd: string; qual: string | null; with_check: string | null; permissive: string }[]>(`
+  const policies = await sql.query<{ schema: string; table: string; name: string; cmd: string; qual: string | null; with_check: string | null; permissive: string }>(`
     select schemaname as schema, tablename as table, policyname as name, cmd, qual, with_check, permissive
     from pg_policies where schemaname = any($1::text[])`, [names]);
   const policiesOf = new Map<string, (typeof policies)[number][]>();
@@ -100,13 +100,13 @@ export async function auditRoutinesAndViewsOf(sql: Query, scopes: readonly Audit
   const targetOf = targetsBySchema(scopes);
   const names = [...targetOf.keys()];
   const findings: Finding[] = [];
-  const fns = await sql.unsafe<{ schema: string; name: string }[]>(`
+  const fns = await sql.query<{ schema: string; name: string }>(`
     select n.nspname as schema, p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' as name
     from pg_proc p join pg_namespace n on n.oid = p.pronamespace
     where n.nspname = any($1::text[]) and p.prosecdef
       and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) c where c like 'search\\_path=%')`, [names]);
   for (const f of fns) findings.push({ target: targetOf.get(f.schema)!, check: 'security_definer', object: f.name, message: 'SECURITY DEFINER function without a pinned search_path' });
-  const views = await sql.unsafe<{ schema: string; name: string }[]>(`
+  const views = await sql.query<{ schema: string; name: string }>(`
     select n.nspname as schema, c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
     where n.nspname = any($1::text[]) and c.relkind in ('v', 'm')
       and not coalesce('security_invoker=true' = any(c.reloptions) or 'security_invoker=on' = any(c.reloptions), false)`, [names]);
@@ -133,7 +133,7 @@ export async function auditRolesOf(sql: Query, scopes: readonly RoleScope[]): Pr
   if (!scopes.length) return [];
   const findings: Finding[] = [];
   const names = scopes.map((s) => s.role);
-  const rows = await sql.unsafe<{ role: string; super: boolean; bypass: boolean; createdb: boolean; createrole: boolean; db_create: boolean; temp: boolean }[]>(`
+  const rows = await sql.query<{ role: string; super: boolean; bypass: boolean; createdb: boolean; createrole: boolean; db_create: boolean; temp: boolean }>(`
     select rolname as role, rolsuper as super, rolbypassrls as bypass, rolcreatedb as createdb, rolcreaterole as createrole,
       has_database_privilege(oid, current_database(), 'CREATE') as db_create,
       has_database_privilege(oid, current_database(), 'TEMP') as temp
@@ -142,7 +142,7 @@ export async function auditRolesOf(sql: Query, scopes: readonly RoleScope[]): Pr
   // grants CREATE to it, to a role it belongs to, or to PUBLIC. has_schema_privilege answers that
   // exactly; the pre-filter keeps it to schemas where the answer can be yes for a non-superuser
   // (an ACL with a CREATE grant, or an owner that is not a superuser).
-  const creatable = await sql.unsafe<{ role: string; schema: string }[]>(`
+  const creatable = await sql.query<{ role: string; schema: string }>(`
     select r.rolname as role, n.nspname as schema
     from pg_namespace n
     join pg_roles o on o.oid = n.nspowner
@@ -151,7 +151,7 @@ export async function auditRolesOf(sql: Query, scopes: readonly RoleScope[]): Pr
       and n.nspname not like 'pg\\_%' and n.nspname <> 'information_schema'
       and (not o.rolsuper or exists (select 1 from aclexplode(n.nspacl) x where x.privilege_type = 'CREATE'))
       and has_schema_privilege(r.oid, n.oid, 'CREATE')`, [names]);
-  const owned = await sql.unsafe<{ role: string; name: string }[]>(`
+  const owned = await sql.query<{ role: string; name: string }>(`
     select r.rolname as role, n.nspname || '.' || c.relname as name
     from pg_class c join pg_namespace n on n.oid = c.relnamespace join pg_roles r on r.oid = c.relowner
     where r.rolname = any($1::text[])`, [names]);
@@ -180,11 +180,11 @@ export async function schemaShape(sql: Sql, schema: string): Promise<string[]> {
 
 /** schemaShape for many schemas of one database, in one catalog query. */
 export async function schemaShapes(sql: Sql, names: readonly string[]): Promise<Map<string, string[]>> {
-  return sql.begin(async (tx) => {
+  return sql.transaction(async (tx) => {
     // Nothing but pg_catalog on the search path: every name outside it prints qualified, the
     // same way for every target, and the target's own qualification is stripped below.
-    await tx.unsafe(`select set_config('search_path', 'pg_catalog', true)`);
-    const rows = await tx.unsafe<{ schema: string; line: string }[]>(`
+    await tx.query(`select set_config('search_path', 'pg_catalog', true)`);
+    const rows = await tx.query<{ schema: string; line: string }>(`
       select n.nspname as schema, 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
              || case when a.attnotnull then ' not null' else '' end
              || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '') as line

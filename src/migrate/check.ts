@@ -1,5 +1,5 @@
 import { roles, schemas } from '../data/bootstrap.js';
-import { createPool, type Sql } from '../data/postgres-driver.js';
+import { createPool, type Sql } from '../data/driver/index.js';
 import { auditRolesOf, auditRoutinesAndViewsOf, auditTablesOf, diffShapes, schemaShape, schemaShapes, type Finding } from './audit.js';
 import { listTargets, type MigrationTarget } from './targets.js';
 

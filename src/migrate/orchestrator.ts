@@ -1,6 +1,6 @@
 import { migrateTenantDatabase } from '../data/database/database-placement.js';
 import { roles } from '../data/bootstrap.js';
-import type { Sql } from '../data/postgres-driver.js';
+import type { Sql } from '../data/driver/index.js';
 import { applyMigrations, MigrationChecksumError, type TargetResult } from './apply-migrations.js';
 import { auditAll, type AuditReport } from './check.js';
 import type { MigrationFile } from './migration-files.js';

@@ -1,6 +1,6 @@
 import type { Isolation } from '../catalog/types.js';
 import { roles, schemas } from '../data/bootstrap.js';
-import { withDatabase, type Sql } from '../data/postgres-driver.js';
+import { withDatabase, type Sql } from '../data/driver/index.js';
 import { tenantDatabase, tenantRole, tenantSchema } from '../data/tenant-names.js';
 
 /** A place that holds tenant tables and gets every tenant migration. */
@@ -23,7 +23,7 @@ export interface MigrationTarget {
  * are skipped: provisioning creates and migrates them).
  */
 export async function listTargets(admin: Sql, adminUrl: string): Promise<MigrationTarget[]> {
-  const rows = await admin.unsafe<{ id: string; slug: string; isolation: Isolation; present: boolean }[]>(`
+  const rows = await admin.query<{ id: string; slug: string; isolation: Isolation; present: boolean }>(`
     select t.id, t.slug, t.isolation,
       case t.isolation
         when 'schema' then exists (select 1 from pg_namespace where nspname = 't_' || replace(t.id::text, '-', ''))

@@ -4,8 +4,8 @@ import { applyMigrations } from '../../migrate/apply-migrations.js';
 import type { MigrationFile } from '../../migrate/migration-files.js';
 import { prepareDatabase, roles, schemas } from '../bootstrap.js';
 import { reserve } from '../pooled/pooled-placement.js';
-import { contextPrelude, type Lease, type Placement } from '../placement.js';
-import { createPool, ident, sqlState, withDatabase, type Sql } from '../postgres-driver.js';
+import type { Lease, Placement } from '../placement.js';
+import { createPool, ident, sqlState, withDatabase, type Sql } from '../driver/index.js';
 import { tenantDatabase } from '../tenant-names.js';
 import { ConnectionBudget } from './connection-budget.js';
 
@@ -15,6 +15,8 @@ export interface DatabasePlacementOptions {
   /** Runtime role URL of the shard; the database name is replaced per tenant. */
   readonly runtimeUrl: string;
   readonly migrations: () => Promise<readonly MigrationFile[]>;
+  /** Named prepared statements on the runtime pools (off behind a transaction pooler). */
+  readonly prepare?: boolean;
   /** Server connections all tenant pools of this shard may hold together. */
   readonly maxConnections: number;
   /** Connections of one tenant's pool. */
@@ -83,11 +85,11 @@ export class DatabasePlacement implements Placement {
       let released = false;
       return {
         conn,
-        prelude: contextPrelude(tenant.id, schemas.pooled),
-        release: () => {
+        scope: { searchPath: schemas.pooled },
+        release: (discard) => {
           if (released) return;
           released = true;
-          conn.release();
+          conn.release(discard);
           entry.inFlight--;
           entry.lastUsed = Date.now();
           this.#budgetChanged();
@@ -137,7 +139,7 @@ export class DatabasePlacement implements Placement {
       await this.#budget.changed(left);
     }
     const pool = createPool(withDatabase(this.#opts.runtimeUrl, tenantDatabase(tenant.id)), {
-      max: need, idleTimeout: this.#opts.idleSeconds, applicationName: 'tenantry-tenant',
+      max: need, idleTimeout: this.#opts.idleSeconds, applicationName: 'tenantry-tenant', prepare: this.#opts.prepare,
     });
     // Every caller waiting for this pool has its use claimed now; later callers find it in #pools.
     const entry: TenantPool = { pool, inFlight: opening.claims, lastUsed: Date.now() };
@@ -150,7 +152,7 @@ export class DatabasePlacement implements Placement {
     if (this.#pools.get(tenantId) !== entry) return;
     this.#pools.delete(tenantId);
     try {
-      await entry.pool.end({ timeout: 5 });
+      await entry.pool.end();
     } finally {
       this.#budget.give(this.#opts.perTenantConnections);
     }
@@ -172,10 +174,10 @@ export class DatabasePlacement implements Placement {
     const name = tenantDatabase(tenant.id);
     const admin = createPool(this.#opts.adminUrl, { max: 1, applicationName: 'tenantry-admin' });
     try {
-      const exists = await admin.unsafe('select 1 from pg_database where datname = $1', [name]);
+      const exists = await admin.query('select 1 from pg_database where datname = $1', [name]);
       if (!exists.length) {
         try {
-          await admin.unsafe(`create database ${ident(name)}`);
+          await admin.query(`create database ${ident(name)}`);
         } catch (err) {
           if (sqlState(err) !== '42P04') throw err; // created concurrently: fine
         }
@@ -185,6 +187,18 @@ export class DatabasePlacement implements Placement {
     }
     const result = await migrateTenantDatabase(withDatabase(this.#opts.adminUrl, name), await this.#opts.migrations(), `database:${name}`);
     if (result.status === 'failed') throw new Error(`provisioning ${tenant.slug}: ${result.error}`);
+  }
+
+  /** Closes the tenant's pool and drops its database (connections still open are terminated). */
+  async deprovision(tenant: Tenant): Promise<void> {
+    const entry = this.#pools.get(tenant.id);
+    if (entry) await this.#close(tenant.id, entry);
+    const admin = createPool(this.#opts.adminUrl, { max: 1, applicationName: 'tenantry-admin' });
+    try {
+      await admin.query(`drop database if exists ${ident(tenantDatabase(tenant.id))} with (force)`);
+    } finally {
+      await admin.end();
+    }
   }
 
   async close(): Promise<void> {

@@ -3,8 +3,8 @@ import { applyMigrations } from '../../migrate/apply-migrations.js';
 import type { MigrationFile } from '../../migrate/migration-files.js';
 import { roles } from '../bootstrap.js';
 import { reserve } from '../pooled/pooled-placement.js';
-import { contextPrelude, type Lease, type Placement } from '../placement.js';
-import { ident, type Sql } from '../postgres-driver.js';
+import type { Lease, Placement } from '../placement.js';
+import { ident, type Sql } from '../driver/index.js';
 import { tenantRole, tenantSchema } from '../tenant-names.js';
 
 /**
@@ -29,26 +29,35 @@ export class SchemaPlacement implements Placement {
     const conn = await reserve(this.pool);
     return {
       conn,
-      prelude: contextPrelude(tenant.id, tenantSchema(tenant.id), tenantRole(tenant.id)),
-      release: () => conn.release(),
+      scope: { searchPath: tenantSchema(tenant.id), role: tenantRole(tenant.id) },
+      release: (discard) => conn.release(discard),
     };
   }
 
   async provision(tenant: Tenant): Promise<void> {
     const schema = ident(tenantSchema(tenant.id));
     const role = ident(tenantRole(tenant.id));
-    await this.admin.begin(async (tx) => {
-      await tx.unsafe(`select pg_advisory_xact_lock(hashtext('tenantry.bootstrap'))`);
-      const exists = await tx.unsafe('select 1 from pg_roles where rolname = $1', [tenantRole(tenant.id)]);
-      if (!exists.length) await tx.unsafe(`create role ${role} nologin noinherit`);
-      await tx.unsafe(`grant ${role} to ${ident(roles.app)}`);
-      await tx.unsafe(`create schema if not exists ${schema} authorization ${ident(roles.owner)}`);
-      await tx.unsafe(`revoke all on schema ${schema} from public`);
+    await this.admin.transaction(async (tx) => {
+      await tx.query(`select pg_advisory_xact_lock(hashtext('tenantry.bootstrap'))`);
+      const exists = await tx.query('select 1 from pg_roles where rolname = $1', [tenantRole(tenant.id)]);
+      if (!exists.length) await tx.query(`create role ${role} nologin noinherit`);
+      await tx.query(`grant ${role} to ${ident(roles.app)}`);
+      await tx.query(`create schema if not exists ${schema} authorization ${ident(roles.owner)}`);
+      await tx.query(`revoke all on schema ${schema} from public`);
     });
     const result = await applyMigrations(this.admin, tenantSchema(tenant.id), await this.migrations(), {
       ownerRole: roles.owner, grantTo: tenantRole(tenant.id), label: `schema:${tenantSchema(tenant.id)}`, audit: true,
     });
     if (result.status === 'failed') throw new Error(`provisioning ${tenant.slug}: ${result.error}`);
+  }
+
+  /** Drops the tenant's schema (and with it every row and object) and its role. */
+  async deprovision(tenant: Tenant): Promise<void> {
+    await this.admin.transaction(async (tx) => {
+      await tx.query(`select pg_advisory_xact_lock(hashtext('tenantry.bootstrap'))`);
+      await tx.query(`drop schema if exists ${ident(tenantSchema(tenant.id))} cascade`);
+      await tx.query(`drop role if exists ${ident(tenantRole(tenant.id))}`);
+    });
   }
 
   async close(): Promise<void> {

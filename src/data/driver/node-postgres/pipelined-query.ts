@@ -1,0 +1,145 @@
+import pg from 'pg';
+import type { Row, Statement } from '../sql.js';
+
+/** What we know of one server connection's session: the statements it has parsed. */
+export interface SessionState {
+  /** Named statements parsed on this connection. */
+  readonly parsed: Set<string>;
+  /** Names whose Parse may or may not have happened before an error: closed before reuse. */
+  readonly unsure: Set<string>;
+}
+
+/** The parts of node-postgres' Result that a custom query object drives (pg/lib/result.js). */
+interface ResultBuilder {
+  readonly rows: unknown[];
+  addFields(fields: unknown[]): void;
+  parseRow(fields: unknown[]): unknown;
+  addRow(row: unknown): void;
+  addCommandComplete(msg: unknown): void;
+}
+const Result = pg.Result as unknown as new (rowMode: string | undefined, types: unknown) => ResultBuilder;
+/** node-postgres' own serializer of parameter values (Date, Buffer, arrays, JSON objects). */
+const prepareValue: (value: unknown) => unknown = (pg as unknown as { utils: { prepareValue(v: unknown): unknown } }).utils.prepareValue;
+
+interface ProtocolConnection {
+  readonly stream: { cork(): void; uncork(): void };
+  parse(msg: { text: string; name: string; types: number[] }): void;
+  bind(msg: { portal: string; statement: string; values: unknown[] }): void;
+  describe(msg: { type: 'P' | 'S'; name: string }): void;
+  execute(msg: { portal: string; rows: number }): void;
+  close(msg: { type: 'S' | 'P'; name: string }): void;
+  sync(): void;
+  sendCopyFail(msg: string): void;
+}
+
+/**
+ * Several statements in one extended-protocol exchange with a single Sync, as a node-postgres
+ * "submittable" (the custom query object its Client accepts, like pg-cursor's): Parse (when the
+ * connection has not parsed it yet), Bind, Describe, Execute for each statement, then one Sync —
+ * written to the socket together (corked) and answered together.
+ *
+ * Why one Sync: each Sync is a unit of work for the server (it ends the implicit transaction and
+ * answers ReadyForQuery); BEGIN ... COMMIT as separate messages with a Sync each cost four. Before
+ * one Sync the statements already form one implicit transaction, so set_config(..., true)
+ * followed by the statement is a complete, transaction-local scoped read.
+ */
+export class PipelinedQuery {
+  readonly #statements: readonly Statement[];
+  /** Statement name per statement ('' = the unnamed statement, parsed every time). */
+  readonly #names: readonly string[];
+  readonly #session: SessionState;
+  readonly #results: ResultBuilder[];
+  readonly #done: (err: Error | undefined, rows?: Row[][]) => void;
+  #index = 0;
+  #rowError: Error | undefined;
+  /** node-postgres calls this when the exchange fails before or without a server error. */
+  callback: ((err: Error | undefined) => void) | undefined;
+
+  constructor(statements: readonly Statement[], names: readonly string[], session: SessionState,
+    done: (err: Error | undefined, rows?: Row[][]) => void) {
+    this.#statements = statements;
+    this.#names = names;
+    this.#session = session;
+    this.#done = done;
+    this.#results = statements.map(() => new Result(undefined, pg.types));
+  }
+
+  submit(connection: ProtocolConnection): Error | null {
+    // Serialize every value first: a value that cannot be sent fails the query before any byte
+    // is written, so the connection is never left with half a pipeline and no Sync.
+    let values: unknown[][];
+    try {
+      values = this.#statements.map((s) => (s.params ?? []).map(prepareValue));
+    } catch (err) {
+      return err as Error;
+    }
+    const { parsed, unsure } = this.#session;
+    connection.stream.cork();
+    try {
+      for (const name of unsure) connection.close({ type: 'S', name });
+      unsure.clear();
+      for (let i = 0; i < this.#statements.length; i++) {
+        const name = this.#names[i]!;
+        if (!name || !parsed.has(name)) {
+          connection.parse({ text: this.#statements[i]!.text, name, types: [] });
+          if (name) parsed.add(name);
+        }
+        connection.bind({ portal: '', statement: name, values: values[i]! });
+        connection.describe({ type: 'P', name: '' });
+        connection.execute({ portal: '', rows: 0 });
+      }
+      connection.sync();
+    } finally {
+      connection.stream.uncork();
+    }
+    return null;
+  }
+
+  handleRowDescription(msg: { fields: unknown[] }): void {
+    this.#results[this.#index]?.addFields(msg.fields);
+  }
+
+  handleDataRow(msg: { fields: unknown[] }): void {
+    const result = this.#results[this.#index];
+    if (!result || this.#rowError) return;
+    try {
+      result.addRow(result.parseRow(msg.fields));
+    } catch (err) {
+      this.#rowError = err as Error;
+    }
+  }
+
+  handleCommandComplete(msg: unknown): void {
+    this.#results[this.#index]?.addCommandComplete(msg);
+    this.#index++;
+  }
+
+  handleEmptyQuery(): void {
+    this.#index++;
+  }
+
+  handlePortalSuspended(): void {
+    // Never: every Execute asks for all rows.
+  }
+
+  handleError(err: Error): void {
+    // The server skipped every message after the failing one up to the Sync: the Parse of a
+    // named statement from here on may not have happened (or, for the failing one, may have).
+    for (let i = this.#index; i < this.#names.length; i++) {
+      const name = this.#names[i]!;
+      if (name && this.#session.parsed.delete(name)) this.#session.unsure.add(name);
+    }
+    this.#done(err);
+  }
+
+  handleReadyForQuery(): void {
+    if (this.#rowError) this.#done(this.#rowError);
+    else this.#done(undefined, this.#results.map((r) => r.rows as Row[]));
+  }
+
+  handleCopyInResponse(connection: ProtocolConnection): void {
+    connection.sendCopyFail('COPY is not supported here');
+  }
+
+  handleCopyData(): void {}
+}

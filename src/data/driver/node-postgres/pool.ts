@@ -1,0 +1,237 @@
+import pg from 'pg';
+import type { PoolOptions, PoolStats, Queryable, Row, Sql, SqlConnection, Statement, TransactionStatus } from '../sql.js';
+import { PipelinedQuery, type SessionState } from './pipelined-query.js';
+
+/**
+ * The one module that knows the PostgreSQL driver: node-postgres (pg). It was chosen because its
+ * Client accepts custom query objects that write protocol messages themselves, which is what lets
+ * a scoped read be set_config + statement + one Sync (see PipelinedQuery); postgres.js always
+ * ends each statement with its own Sync.
+ */
+
+/**
+ * Statement names by text, shared by every pool: the same text gets the same name on every
+ * connection. Bounded, so an application that builds unbounded distinct texts degrades to
+ * unnamed statements instead of growing without limit.
+ */
+const statementNames = new Map<string, string>();
+const MAX_STATEMENT_NAMES = 10_000;
+/** Named statements one connection keeps parsed (each costs server memory for its plan). */
+const MAX_PARSED_PER_CONNECTION = 500;
+
+function statementName(text: string, session: SessionState): string {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    if (statementNames.size >= MAX_STATEMENT_NAMES) return '';
+    name = `tenantry_${statementNames.size.toString(36)}`;
+    statementNames.set(text, name);
+  }
+  return session.parsed.has(name) || session.parsed.size < MAX_PARSED_PER_CONNECTION ? name : '';
+}
+
+const TX_STATUS: Record<string, TransactionStatus> = { I: 'idle', T: 'transaction', E: 'failed' };
+
+interface ClientInternals {
+  readonly processID: number | null;
+  readonly secretKey: number | null;
+  readonly host: string;
+  readonly port: number;
+  getTransactionStatus(): string | null;
+}
+
+/** The parts of node-postgres' protocol Connection a CancelRequest needs (pg/lib/connection.js). */
+interface CancelConnection {
+  readonly stream: { destroy?(): void };
+  connect(port: number | string, host?: string): void;
+  cancel(processID: number, secretKey: number): void;
+  once(event: 'connect' | 'end' | 'error', listener: () => void): void;
+}
+
+const sessions = new WeakMap<pg.PoolClient, SessionState>();
+
+class NodePostgresConnection implements SqlConnection {
+  readonly #client: pg.PoolClient;
+  readonly #session: SessionState;
+  readonly #prepare: boolean;
+  /** Queries of one caller run one after another (node-postgres deprecates queueing on a client). */
+  #tail: Promise<unknown> = Promise.resolve();
+  #released = false;
+
+  constructor(client: pg.PoolClient, prepare: boolean) {
+    this.#client = client;
+    this.#prepare = prepare;
+    let session = sessions.get(client);
+    if (!session) sessions.set(client, (session = { parsed: new Set(), unsure: new Set() }));
+    this.#session = session;
+  }
+
+  pipeline(statements: readonly Statement[]): Promise<Row[][]> {
+    if (this.#released) return Promise.reject(new Error('connection used after release'));
+    const run = () => new Promise<Row[][]>((resolve, reject) => {
+      const names = statements.map((s) => (this.#prepare ? statementName(s.text, this.#session) : ''));
+      const query = new PipelinedQuery(statements, names, this.#session, (err, rows) => (err ? reject(err) : resolve(rows!)));
+      query.callback = (err) => { if (err) reject(err); };
+      this.#client.query(query as unknown as pg.QueryConfig);
+    });
+    const result = this.#tail.then(run, run);
+    this.#tail = result.catch(() => {});
+    return result;
+  }
+
+  async query<T = Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
+    const [rows] = await this.pipeline([{ text, params }]);
+    return rows as T[];
+  }
+
+  execute(script: string): Promise<void> {
+    if (this.#released) return Promise.reject(new Error('connection used after release'));
+    const run = async () => { await this.#client.query(script); };
+    const result = this.#tail.then(run, run);
+    this.#tail = result.catch(() => {});
+    return result;
+  }
+
+  get transactionStatus(): TransactionStatus {
+    return TX_STATUS[(this.#client as unknown as ClientInternals).getTransactionStatus() ?? 'I'] ?? 'failed';
+  }
+
+  async cancel(): Promise<void> {
+    const c = this.#client as unknown as ClientInternals;
+    if (c.processID == null || c.secretKey == null) return;
+    // A CancelRequest goes on a connection of its own (protocol: "canceling requests in progress").
+    await new Promise<void>((resolve) => {
+      const con = new pg.Connection() as unknown as CancelConnection;
+      const done = () => { resolve(); con.stream.destroy?.(); };
+      con.once('connect', () => con.cancel(c.processID!, c.secretKey!));
+      con.once('end', done);
+      con.once('error', done);
+      con.connect(c.host.startsWith('/') ? `${c.host}/.s.PGSQL.${c.port}` : c.port, c.host);
+      setTimeout(done, 2_000).unref();
+    });
+  }
+
+  release(discard = false): void {
+    if (this.#released) return;
+    this.#released = true;
+    // A connection still inside a transaction must not serve anyone else: its settings would.
+    const dirty = discard || this.transactionStatus !== 'idle';
+    this.#client.release(dirty ? new Error('discarded by tenantry') : undefined);
+  }
+}
+
+class NodePostgresPool implements Sql {
+  readonly #pool: pg.Pool;
+  readonly #url: string;
+  readonly #options: PoolOptions;
+  readonly #listeners = new Set<() => Promise<void>>();
+
+  constructor(url: string, options: PoolOptions) {
+    this.#url = url;
+    this.#options = options;
+    this.#pool = new pg.Pool({
+      connectionString: url,
+      max: options.max ?? 10,
+      idleTimeoutMillis: (options.idleTimeout ?? 30) * 1000,
+      connectionTimeoutMillis: (options.connectTimeout ?? 5) * 1000,
+      application_name: options.applicationName ?? 'tenantry',
+      keepAlive: true,
+    });
+    // An idle connection that dies (server restart) must not crash the process; the next
+    // checkout opens a fresh one.
+    this.#pool.on('error', () => {});
+    // node-postgres drops its idle error listener while a client is checked out: keep one on for
+    // good, the failure reaches the caller as the rejected query instead.
+    this.#pool.on('connect', (client) => client.on('error', () => {}));
+  }
+
+  async connect(): Promise<SqlConnection> {
+    const client = await this.#pool.connect();
+    return new NodePostgresConnection(client, this.#options.prepare ?? true);
+  }
+
+  async query<T = Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
+    const conn = await this.connect();
+    try {
+      return await conn.query<T>(text, params);
+    } finally {
+      conn.release();
+    }
+  }
+
+  async execute(script: string): Promise<void> {
+    const conn = await this.connect();
+    try {
+      await conn.execute(script);
+    } finally {
+      conn.release(conn.transactionStatus !== 'idle');
+    }
+  }
+
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    const conn = await this.connect();
+    let discard = false;
+    try {
+      await conn.query('begin');
+      try {
+        const result = await fn({ query: (text, params) => conn.query(text, params), execute: (script) => conn.execute(script) });
+        await conn.query('commit');
+        return result;
+      } catch (err) {
+        await conn.query('rollback').catch(() => { discard = true; });
+        throw err;
+      }
+    } finally {
+      conn.release(discard);
+    }
+  }
+
+  async listen(channel: string, onNotify: (payload: string) => void, onConnect?: () => void): Promise<() => Promise<void>> {
+    let client: pg.Client | undefined;
+    let stopped = false;
+    let retry: NodeJS.Timeout | undefined;
+    let delay = 250;
+    const open = async (): Promise<void> => {
+      const c = new pg.Client({ connectionString: this.#url, application_name: `${this.#options.applicationName ?? 'tenantry'}-listen`, keepAlive: true,
+        connectionTimeoutMillis: (this.#options.connectTimeout ?? 5) * 1000 });
+      c.on('notification', (m) => { if (m.channel === channel) onNotify(m.payload ?? ''); });
+      c.on('error', () => {});
+      c.on('end', () => { if (!stopped && client === c) schedule(); });
+      await c.connect();
+      await c.query(`listen "${channel.replace(/"/g, '""')}"`);
+      client = c;
+      delay = 250;
+      onConnect?.();
+    };
+    const schedule = () => {
+      client = undefined;
+      retry = setTimeout(() => {
+        open().catch(() => { delay = Math.min(delay * 2, 5_000); if (!stopped) schedule(); });
+      }, delay);
+      retry.unref();
+    };
+    await open();
+    const stop = async () => {
+      stopped = true;
+      clearTimeout(retry);
+      this.#listeners.delete(stop);
+      await client?.end().catch(() => {});
+    };
+    this.#listeners.add(stop);
+    return stop;
+  }
+
+  get stats(): PoolStats {
+    return { total: this.#pool.totalCount, idle: this.#pool.idleCount, waiting: this.#pool.waitingCount };
+  }
+
+  async end(): Promise<void> {
+    await Promise.all([...this.#listeners].map((stop) => stop()));
+    // pg-pool waits for checked-out clients to come back; a leaked one must not hang shutdown.
+    await Promise.race([this.#pool.end().catch(() => {}), new Promise((r) => setTimeout(r, 5_000).unref())]);
+  }
+}
+
+/** A pool of connections to `url`. */
+export function createPool(url: string, options: PoolOptions = {}): Sql {
+  return new NodePostgresPool(url, options);
+}
