@@ -245,6 +245,61 @@ describe('data plane (pooled) on PostgreSQL', () => {
     });
   });
 
+  describe('limits and failures', () => {
+    let pool: Sql;
+    let db: DataPlane;
+    let pid: number;
+
+    before(async () => {
+      pool = createPool(runtimeUrl(stack), { max: 1 });
+      db = new DataPlane([new PooledPlacement(pool, stack.admin)], { statementTimeoutMs: 300 });
+      pid = (await connState(pool)).pid;
+    });
+    after(async () => { await db.close(); });
+
+    it('a statement past the statement timeout is cancelled: query_timeout, and the timeout does not outlive it', async () => {
+      for (const run of [
+        () => db.query('select pg_sleep(3)'),
+        () => db.transaction(async (tx) => { await tx.query('select 1'); return tx.query('select pg_sleep(3)'); }),
+      ]) {
+        const started = Date.now();
+        await assert.rejects(runWithTenant(A, run), (err: unknown) => (err as { code?: string }).code === 'query_timeout');
+        assert.ok(Date.now() - started < 2_500, `cancelled near 300 ms, took ${Date.now() - started} ms`);
+      }
+      const [row] = await pool.query<{ timeout: string }>("select current_setting('statement_timeout') as timeout");
+      assert.equal(row?.timeout, '0', 'the timeout was transaction-local');
+      assertClean(await connState(pool), pid, 'after the timeouts');
+      // Just under the limit is fine.
+      const rows = await runWithTenant(A, () => db.query<{ ok: number }>('select 1 as ok from pg_sleep(0.05)'));
+      assert.deepEqual(rows, [{ ok: 1 }]);
+    });
+
+    it('a client that goes away has its running statement cancelled, and the connection is not reused', async () => {
+      const long = new DataPlane([new PooledPlacement(pool, stack.admin)], { statementTimeoutMs: 0 });
+      const abort = new AbortController();
+      const started = Date.now();
+      const running = runWithTenant(A, () => long.query('select pg_sleep(5)'), { signal: abort.signal });
+      setTimeout(() => abort.abort(), 150);
+      await assert.rejects(running, (err: unknown) => (err as { code?: string }).code === 'query_timeout');
+      assert.ok(Date.now() - started < 3_000, `cancelled at once, took ${Date.now() - started} ms`);
+      const after = await connState(pool);
+      assert.notEqual(after.pid, pid, 'a connection that was sent a cancel is discarded, never lent again');
+      assertClean(after, after.pid, 'after the cancel');
+      pid = after.pid;
+      const [gone] = await stack.admin.query<{ n: number }>(
+        "select count(*)::int as n from pg_stat_activity where query like 'select pg_sleep(5)%' and state = 'active'");
+      assert.equal(gone?.n, 0, 'the statement no longer runs on the server');
+    });
+
+    it('a statement that leaves a transaction open (a bare BEGIN) gets its connection discarded', async () => {
+      await runWithTenant(A, () => db.query('begin'));
+      const after = await connState(pool);
+      assert.notEqual(after.pid, pid, 'the connection with the open transaction was closed');
+      assertClean(after, after.pid, 'after the bare BEGIN');
+      pid = after.pid;
+    });
+  });
+
   describe('no tenant context', () => {
     it('DataPlane.query/transaction throw TenantContextMissingError before any SQL', async () => {
       const proxy = await FlightProxy.start(stack.databaseUrl);

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Tenant } from '../catalog/types.js';
 import { runWithTenant, type Principal } from '../context/tenant-context.js';
 import { TenantryError } from '../errors.js';
@@ -44,11 +44,21 @@ async function tenancy(app: FastifyInstance, opts: TenancyPluginOptions): Promis
 
   // The context is entered in the last hook before the handler and wraps the rest of the chain:
   // AsyncLocalStorage.run around `done` carries it into the handler and everything it awaits.
-  app.addHook('preHandler', (request, _reply, done) => {
+  app.addHook('preHandler', (request, reply, done) => {
     const r = request.tenancy!;
-    runWithTenant(r.tenant, done, { principal: r.principal, requestId: request.id });
+    runWithTenant(r.tenant, done, { principal: r.principal, requestId: request.id, signal: clientGone(reply.raw) });
   });
 }
+/**
+ * Aborts when the connection closes before the answer was sent (the client went away): the data
+ * plane then cancels the statement it is running instead of finishing work nobody will read.
+ */
+function clientGone(res: FastifyReply['raw']): AbortSignal {
+  const controller = new AbortController();
+  res.once('close', () => { if (!res.writableFinished) controller.abort(); });
+  return controller.signal;
+}
+
 (tenancy as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
 
 export const tenancyPlugin = tenancy;
