@@ -1,6 +1,4 @@
-import { TenantryError } from '../src/index.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+import { isUuid, TenantryError } from '../src/index.js';
 
 /** Cursors are opaque to clients: the base64url of the last id of the page. */
 export function encodeCursor(id: string): string {
@@ -10,7 +8,7 @@ export function encodeCursor(id: string): string {
 export function decodeCursor(cursor: string | undefined): string | undefined {
   if (cursor === undefined) return undefined;
   const id = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!UUID.test(id)) throw new TenantryError('invalid_cursor');
+  if (!isUuid(id)) throw new TenantryError('invalid_cursor');
   return id;
 }
 

@@ -16,7 +16,7 @@ export { contextStatement } from './data/placement.js';
 export { PooledPlacement } from './data/pooled/pooled-placement.js';
 export { SchemaPlacement } from './data/schema/schema-placement.js';
 export { DatabasePlacement, type DatabasePlacementOptions } from './data/database/database-placement.js';
-export { tenantSchema, tenantRole, tenantDatabase } from './data/tenant-names.js';
+export { tenantSchema, tenantRole, tenantDatabase, isUuid, UUID_PATTERN } from './core/tenant-ids.js';
 export { roles, schemas } from './data/bootstrap.js';
 export { TokenService, type TokenClaims, type TokenOptions } from './auth/token-service.js';
 export { hashPassword, verifyPassword } from './auth/password.js';

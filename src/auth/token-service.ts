@@ -2,6 +2,7 @@ import { createPrivateKey, createPublicKey, createSecretKey, randomBytes, type K
 import { LRUCache } from 'lru-cache';
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import { TenantryError } from '../errors.js';
+import { UUID_PATTERN } from '../core/tenant-ids.js';
 
 export interface TokenOptions {
   /** HS256 shared secret (at least 32 bytes). Used when no key pair is given. */
@@ -30,7 +31,7 @@ export interface TokenClaims {
 }
 
 const ROLES = new Set(['owner', 'admin', 'agent']);
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const UUID = UUID_PATTERN;
 
 function algFor(key: KeyObject): string {
   switch (key.asymmetricKeyType) {

@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { v7 as uuidv7 } from 'uuid';
+import { UUID_PATTERN_ANY_CASE } from '../core/tenant-ids.js';
 import { CatalogUnavailableError, TenantryError } from '../errors.js';
 import type { Sql } from '../data/driver/index.js';
 import { sqlState } from '../data/driver/index.js';
@@ -53,7 +54,8 @@ function revocationKey(tenantId: string, subject: string): string {
 
 /** Channel of the catalog's change notifications (see migrations/0002_catalog_notify.sql). */
 const CHANNEL = 'tenantry_catalog';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Ids from requests and notifications, in either case (lower-cased before use). */
+const UUID = UUID_PATTERN_ANY_CASE;
 
 /**
  * The control-plane catalog, read through the platform role. Reads that fail throw

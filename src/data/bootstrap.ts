@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Sql } from './driver/index.js';
 import { ident, quoteIdent } from './driver/index.js';
+import { tenantIdSql } from '../core/tenant-ids.js';
 
 /** Role names. The runtime roles are never owners, superusers or BYPASSRLS. */
 export const roles = {
@@ -122,7 +123,7 @@ export async function prepareDatabase(admin: Sql, opts: { catalog: boolean }): P
       language sql stable parallel safe
       as $fn$
         select case
-          when current_setting('app.tenant_id', true) ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+          when ${tenantIdSql.isTenantId("current_setting('app.tenant_id', true)")}
           then current_setting('app.tenant_id', true)::uuid
         end
       $fn$`);

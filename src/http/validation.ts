@@ -1,6 +1,7 @@
 import { Ajv, type Options } from 'ajv';
 import addFormatsImport from 'ajv-formats';
 import type { FastifyInstance } from 'fastify';
+import { UUID_PATTERN_ANY_CASE } from '../core/tenant-ids.js';
 import { TenantryError } from '../errors.js';
 
 const addFormats = addFormatsImport as unknown as (ajv: Ajv) => Ajv;
@@ -10,7 +11,7 @@ const addFormats = addFormatsImport as unknown as (ajv: Ajv) => Ajv;
  * such an id passed validation and then failed in the database (a 503 on catalog routes). Only
  * the plain 8-4-4-4-12 form is a uuid here.
  */
-const UUID_FORMAT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const UUID_FORMAT = UUID_PATTERN_ANY_CASE;
 
 /** PostgreSQL text cannot hold U+0000: a string with one would fail in the database, not here. */
 function nulPath(value: unknown, path: string, depth = 0): string | null {

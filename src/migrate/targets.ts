@@ -1,7 +1,7 @@
 import type { Isolation } from '../catalog/types.js';
 import { roles, schemas } from '../data/bootstrap.js';
 import { withDatabase, type Sql } from '../data/driver/index.js';
-import { tenantDatabase, tenantRole, tenantSchema } from '../data/tenant-names.js';
+import { tenantDatabase, tenantIdSql, tenantRole, tenantSchema } from '../core/tenant-ids.js';
 
 /** A place that holds tenant tables and gets every tenant migration. */
 export interface MigrationTarget {
@@ -26,8 +26,8 @@ export async function listTargets(admin: Sql, adminUrl: string): Promise<Migrati
   const rows = await admin.query<{ id: string; slug: string; isolation: Isolation; present: boolean }>(`
     select t.id, t.slug, t.isolation,
       case t.isolation
-        when 'schema' then exists (select 1 from pg_namespace where nspname = 't_' || replace(t.id::text, '-', ''))
-        when 'database' then exists (select 1 from pg_database where datname = 'tenant_' || replace(t.id::text, '-', ''))
+        when 'schema' then exists (select 1 from pg_namespace where nspname = ${tenantIdSql.tenantSchema('t.id')})
+        when 'database' then exists (select 1 from pg_database where datname = ${tenantIdSql.tenantDatabase('t.id')})
         else false end as present
     from tenantry.tenants t where t.isolation <> 'pooled' order by t.id`);
   const targets: MigrationTarget[] = [{

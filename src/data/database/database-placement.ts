@@ -6,7 +6,7 @@ import { prepareDatabase, roles, schemas } from '../bootstrap.js';
 import { reserve } from '../pooled/pooled-placement.js';
 import type { Lease, Placement } from '../placement.js';
 import { createPool, ident, sqlState, withDatabase, type Sql } from '../driver/index.js';
-import { tenantDatabase } from '../tenant-names.js';
+import { tenantDatabase } from '../../core/tenant-ids.js';
 import { ConnectionBudget } from './connection-budget.js';
 
 export interface DatabasePlacementOptions {

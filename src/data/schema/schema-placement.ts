@@ -5,7 +5,7 @@ import { roles } from '../bootstrap.js';
 import { reserve } from '../pooled/pooled-placement.js';
 import type { Lease, Placement } from '../placement.js';
 import { ident, type Sql } from '../driver/index.js';
-import { tenantRole, tenantSchema } from '../tenant-names.js';
+import { tenantRole, tenantSchema } from '../../core/tenant-ids.js';
 
 /**
  * A schema `t_<hex>` per tenant on the shard, and a role of the same name that has privileges on
