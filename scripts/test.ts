@@ -8,6 +8,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startEmbeddedPostgres } from '../src/embedded/embedded-postgres.js';
+import { pgBouncerBinary, startPgBouncer } from './pgbouncer.js';
 
 const args = process.argv.slice(2);
 const files = args.length ? args : (await readdir('test')).filter((f) => f.endsWith('.test.ts')).sort().map((f) => path.join('test', f));
@@ -27,10 +28,25 @@ if (!url) {
   console.log(`tests use TEST_DATABASE_URL (${new URL(url).host})`);
 }
 
+// PgBouncer in transaction mode in front of the same server, for the suites that also run through
+// it (test/*-pgbouncer.test.ts). The runtime roles' passwords are the suite's fixed ones.
+let pgbouncerUrl: string | undefined;
+let stopPgBouncer = async () => {};
+if (pgBouncerBinary()) {
+  const password = 'tenantry-test-role-password';
+  const bouncer = await startPgBouncer({ upstreamUrl: url, users: { tenantry_app: password, tenantry_platform: password } });
+  pgbouncerUrl = bouncer.url;
+  stopPgBouncer = () => bouncer.stop();
+  console.log(`PgBouncer (transaction mode) for this run on port ${bouncer.port}`);
+} else {
+  console.log('pgbouncer is not installed: the suites through PgBouncer are skipped (CI installs it)');
+}
+
 const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], {
   stdio: 'inherit',
-  env: { ...process.env, TEST_DATABASE_URL: url },
+  env: { ...process.env, TEST_DATABASE_URL: url, ...(pgbouncerUrl ? { TEST_PGBOUNCER_URL: pgbouncerUrl } : {}) },
 });
 const code: number = await new Promise((resolve) => child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
+await stopPgBouncer().catch(() => {});
 await cleanup();
 process.exit(code);

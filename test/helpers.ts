@@ -83,8 +83,36 @@ export function startTestTenantry(databaseUrl: string, overrides: Partial<Tenant
     migrationsDir,
     jwt: { secret: JWT_SECRET, issuer: 'tenantry', audience: 'tenantry-api', ttlSeconds: 3600 },
     rolePasswords: { app: ROLE_PASSWORD, platform: ROLE_PASSWORD },
+    ...throughPgBouncer(),
     ...overrides,
   });
+}
+
+/**
+ * Runtime connections through PgBouncer in transaction mode when the suite runs that way (a
+ * `*-pgbouncer.test.ts` file calls runThroughPgBouncer first): the deployment of
+ * TENANTRY_RUNTIME_URL + TENANTRY_POOLER=transaction.
+ */
+function throughPgBouncer(): Partial<TenantryOptions> {
+  if (process.env.TEST_THROUGH_PGBOUNCER !== '1') return {};
+  const url = process.env.TEST_PGBOUNCER_URL;
+  if (!url) throw new Error('TEST_THROUGH_PGBOUNCER is set but no PgBouncer runs (TEST_PGBOUNCER_URL)');
+  return { runtimeUrl: url, pooler: 'transaction' };
+}
+
+/**
+ * Makes the rest of this test process run through PgBouncer, then loads `suite` (a test file).
+ * Without PgBouncer installed the suite is skipped, except on CI (CI=true), where it fails.
+ */
+export async function runThroughPgBouncer(suite: () => Promise<unknown>): Promise<void> {
+  if (!process.env.TEST_PGBOUNCER_URL) {
+    if (process.env.CI) throw new Error('CI must run the suites through PgBouncer: install pgbouncer (.ci/run does)');
+    const { test } = await import('node:test');
+    test('through PgBouncer', { skip: 'pgbouncer is not installed' }, () => {});
+    return;
+  }
+  process.env.TEST_THROUGH_PGBOUNCER = '1';
+  await suite();
 }
 
 /** A database, the toolkit on it, the demo fixtures and the helpdesk server (used via inject). */

@@ -10,8 +10,9 @@ export interface TenantryOptions {
   /** Folder of the tenant migration files (`NNNN_name.sql`), applied to every placement. */
   readonly migrationsDir: string;
   /**
-   * Where runtime connections (tenant data, catalog) go: host, port and database of a pooler such
-   * as PgBouncer; tenantry's runtime roles and passwords are used on it. Unset: `databaseUrl`.
+   * Where runtime connections (tenant data, catalog) go: host, port and (optionally) database of a
+   * pooler such as PgBouncer; tenantry's runtime roles and passwords are used on it, and without a
+   * database in it the one of `databaseUrl` is used. Unset: `databaseUrl`.
    * Admin work (bootstrap, migrations, provisioning), LISTEN and session locks always use
    * `databaseUrl`, the direct connection.
    */
@@ -81,6 +82,9 @@ export interface TenantryOptions {
   readonly generated: readonly string[];
 }
 
+/** What `loadOptions` and `Tenantry.start` accept: any option given explicitly, and the two required ones. */
+export type TenantryOptionsInput = Partial<TenantryOptions> & { databaseUrl: string; migrationsDir: string };
+
 export class OptionsError extends Error {
   constructor(option: string, problem: string) {
     super(`invalid option ${option}: ${problem}`);
@@ -90,114 +94,328 @@ export class OptionsError extends Error {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-function bool(env: Env, name: string, fallback: boolean): boolean {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (/^(1|true|on|yes)$/i.test(raw)) return true;
-  if (/^(0|false|off|no)$/i.test(raw)) return false;
-  throw new OptionsError(name, `expected 1 or 0 (true or false), got ${JSON.stringify(raw)}`);
+/** A bad value; the loop turns it into an OptionsError naming the option. */
+class Invalid extends Error {}
+const invalid = (problem: string): never => { throw new Invalid(problem); };
+
+/**
+ * Every option, flat: nested groups of TenantryOptions (`jwt`, `tenantDatabases`, `catalogCache`)
+ * have one entry per field, named by its path. The table below must have an entry for each key.
+ */
+interface Resolved {
+  databaseUrl: string;
+  migrationsDir: string;
+  runtimeUrl: string | undefined;
+  pooler: 'transaction' | undefined;
+  statementTimeoutMs: number;
+  baseDomain: string;
+  resolvers: readonly ResolverName[];
+  'jwt.privateKey': string | undefined;
+  'jwt.publicKey': string | undefined;
+  'jwt.secret': string | undefined;
+  'jwt.issuer': string;
+  'jwt.audience': string;
+  'jwt.ttlSeconds': number;
+  rolePasswords: { readonly app: string; readonly platform: string } | undefined;
+  poolMax: number;
+  catalogPoolMax: number;
+  'tenantDatabases.maxConnections': number;
+  'tenantDatabases.poolSize': number;
+  'tenantDatabases.acquireTimeoutMs': number;
+  'tenantDatabases.idleSeconds': number;
+  'catalogCache.max': number;
+  'catalogCache.ttlMs': number;
+  catalogTimeoutMs: number;
+  catalogListen: boolean;
+  requestTimeoutMs: number;
+  shutdownTimeoutMs: number;
 }
 
-function int(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw new OptionsError(name, `expected an integer in ${min}..${max}, got ${JSON.stringify(raw)}`);
-  return n;
+/** The path of an option in TenantryOptions (`poolMax`, `jwt.secret`, …). */
+export type OptionKey = keyof Resolved;
+
+/** What a default is computed from: the options resolved before it (table order) and the mode. */
+interface DefaultContext {
+  readonly resolved: Partial<Resolved>;
+  readonly production: boolean;
+  /** Records that a secret was generated (reported in `generated`, printed by the app). */
+  generated(name: string): void;
+}
+
+/** One row of the table. */
+export interface OptionSpec<T> {
+  /** Environment variable of the option, when it has one. */
+  readonly env?: string;
+  /** The value when the option is neither given nor set: a constant, or computed. */
+  readonly default: T | { readonly compute: (ctx: DefaultContext) => T };
+  /** The default as the docs show it (otherwise the constant, formatted). */
+  readonly defaultDoc?: string;
+  /** Environment text → value (the text is never empty: empty means unset). */
+  readonly parse?: (raw: string) => T;
+  /** Checks (and normalises) a value, given explicitly or parsed; throws through invalid(). */
+  readonly check?: (value: T) => T;
+  /** What the option means (the docs' text, Markdown). */
+  readonly doc: string;
+}
+
+const integer = (min: number, max: number) => ({
+  parse: (raw: string): number => {
+    const n = Number(raw);
+    return Number.isInteger(n) && n >= min && n <= max ? n : invalid(`expected an integer in ${min}..${max}, got ${JSON.stringify(raw)}`);
+  },
+  check: (n: number): number =>
+    (Number.isInteger(n) && n >= min && n <= max ? n : invalid(`expected an integer in ${min}..${max}, got ${JSON.stringify(n)}`)),
+});
+
+const boolean = {
+  parse: (raw: string): boolean => {
+    if (/^(1|true|on|yes)$/i.test(raw)) return true;
+    if (/^(0|false|off|no)$/i.test(raw)) return false;
+    return invalid(`expected 1 or 0 (true or false), got ${JSON.stringify(raw)}`);
+  },
+};
+
+const text = { parse: (raw: string): string => raw };
+
+const postgresUrl = {
+  parse: (raw: string): string => raw,
+  check: (url: string): string => {
+    try {
+      new URL(url);
+    } catch {
+      invalid('not a valid postgres:// URL');
+    }
+    return url;
+  },
+};
+
+const HOST_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
+const ROLE_PASSWORD = /^[A-Za-z0-9_\-.~]{12,200}$/;
+
+/**
+ * The configuration: every option of TenantryOptions with its environment variable, default,
+ * parser and check, and what it means. `loadOptions` resolves them in one loop, in this order (a
+ * computed default sees the options above it); the Configuration table of README.md is generated
+ * from it (`npm run docs:options`) and test/config.test.ts keeps the two equal.
+ */
+export const optionTable: { readonly [K in OptionKey]: OptionSpec<Resolved[K]> } = {
+  databaseUrl: {
+    env: 'DATABASE_URL', default: { compute: () => invalid('required') }, defaultDoc: 'embedded server', ...postgresUrl,
+    doc: 'admin (owner-capable) URL of PostgreSQL 15+; runtime connections use the roles tenantry creates',
+  },
+  migrationsDir: {
+    env: 'TENANTRY_MIGRATIONS_DIR', default: { compute: () => invalid('required') }, defaultDoc: '`app/migrations`', ...text,
+    doc: 'folder of the tenant migrations (`NNNN_name.sql`), applied to every placement; the variable is read by the `tenantry` command (the server uses the app\'s folder)',
+  },
+  runtimeUrl: {
+    env: 'TENANTRY_RUNTIME_URL', default: undefined, defaultDoc: '`DATABASE_URL`', ...postgresUrl,
+    doc: 'where runtime connections (tenant data, catalog) go: host, port and (optionally) database of a pooler such as PgBouncer, used with tenantry\'s runtime roles and passwords. Admin work, `LISTEN` and session locks always use `DATABASE_URL`',
+  },
+  pooler: {
+    env: 'TENANTRY_POOLER', default: undefined, defaultDoc: '—',
+    parse: (raw) => (raw === 'transaction' ? raw : invalid(`expected "transaction" (or unset), got ${JSON.stringify(raw)}`)),
+    check: (v) => (v === undefined || v === 'transaction' ? v : invalid(`expected "transaction" (or unset), got ${JSON.stringify(v)}`)),
+    doc: '`transaction`: the runtime URL is a pooler in transaction mode (PgBouncer): no named prepared statements and no session state on runtime connections (reads stay one round trip)',
+  },
+  statementTimeoutMs: {
+    env: 'TENANTRY_STATEMENT_TIMEOUT_MS', default: 5_000, ...integer(0, 3_600_000),
+    doc: 'a tenant statement running longer is cancelled: 503 `query_timeout` (set transaction-locally with the tenant context); `0` = no limit',
+  },
+  baseDomain: {
+    env: 'TENANTRY_BASE_DOMAIN', default: 'localhost', ...text,
+    check: (v) => {
+      const domain = v.toLowerCase();
+      return HOST_NAME.test(domain) ? domain : invalid(`not a host name: ${JSON.stringify(domain)}`);
+    },
+    doc: 'tenants are `<slug>.<base domain>`',
+  },
+  resolvers: {
+    env: 'TENANTRY_RESOLVERS', default: resolverNames,
+    parse: (raw) => raw.split(',').map((s) => s.trim()).filter(Boolean) as ResolverName[],
+    check: (list) => {
+      for (const r of list) {
+        if (!(resolverNames as readonly string[]).includes(r)) invalid(`unknown resolver "${r}" (known: ${resolverNames.join(', ')})`);
+      }
+      if (new Set(list).size !== list.length) invalid('a resolver is listed twice');
+      return Object.freeze([...list]);
+    },
+    doc: 'enabled identification strategies, in order',
+  },
+  'jwt.privateKey': {
+    env: 'TENANTRY_JWT_PRIVATE_KEY', default: undefined, defaultDoc: '—', ...text,
+    doc: 'PEM private key (Ed25519, P-256 or RSA) that signs tokens; with the public key it replaces the secret, and the algorithm is pinned to the key',
+  },
+  'jwt.publicKey': {
+    env: 'TENANTRY_JWT_PUBLIC_KEY', default: undefined, defaultDoc: '—', ...text,
+    doc: 'PEM public key that verifies tokens (alone: this process verifies but cannot sign)',
+  },
+  'jwt.secret': {
+    env: 'TENANTRY_JWT_SECRET',
+    default: {
+      compute: ({ resolved, production, generated }) => {
+        if (resolved['jwt.privateKey'] || resolved['jwt.publicKey']) return undefined;
+        if (production) invalid('required in production (or TENANTRY_JWT_PRIVATE_KEY)');
+        generated('TENANTRY_JWT_SECRET');
+        return randomBytes(32).toString('base64url');
+      },
+    },
+    defaultDoc: 'generated in development',
+    ...text,
+    check: (v) => (v !== undefined && Buffer.byteLength(v) < 32 ? invalid('must be at least 32 bytes') : v),
+    doc: 'HS256 secret (≥ 32 bytes); required when `NODE_ENV=production` unless a key pair is set',
+  },
+  'jwt.issuer': { env: 'TENANTRY_JWT_ISSUER', default: 'tenantry', ...text, doc: 'issuer of tokens, checked on every token' },
+  'jwt.audience': { env: 'TENANTRY_JWT_AUDIENCE', default: 'tenantry-api', ...text, doc: 'audience of tokens, checked on every token' },
+  'jwt.ttlSeconds': { env: 'TENANTRY_JWT_TTL', default: 3600, ...integer(60, 86_400), doc: 'access token lifetime, seconds' },
+  rolePasswords: {
+    env: 'TENANTRY_DB_ROLE_PASSWORD', default: undefined, defaultDoc: 'generated once, kept in the database',
+    parse: (raw) => ({ app: raw, platform: raw }),
+    check: (v) => {
+      if (v && !(ROLE_PASSWORD.test(v.app) && ROLE_PASSWORD.test(v.platform))) invalid('must be 12 to 200 URL-safe characters');
+      return v && Object.freeze({ app: v.app, platform: v.platform });
+    },
+    doc: 'password of the runtime login roles',
+  },
+  poolMax: { env: 'TENANTRY_POOL_MAX', default: 10, ...integer(1, 1000), doc: 'connections of the shared runtime pool' },
+  catalogPoolMax: { env: 'TENANTRY_CATALOG_POOL_MAX', default: 4, ...integer(1, 100), doc: 'connections of the catalog pool' },
+  'tenantDatabases.maxConnections': {
+    env: 'TENANTRY_DATABASE_CONNECTIONS_MAX', default: 40, ...integer(1, 10_000),
+    doc: 'server connections all database-tenant pools of a shard may hold together',
+  },
+  'tenantDatabases.poolSize': { env: 'TENANTRY_DATABASE_POOL_SIZE', default: 2, ...integer(1, 100), doc: 'connections per database-tenant pool' },
+  'tenantDatabases.acquireTimeoutMs': {
+    env: 'TENANTRY_DATABASE_ACQUIRE_TIMEOUT_MS', default: 250, ...integer(0, 60_000),
+    doc: 'wait for a connection before 503 `database_busy`',
+  },
+  'tenantDatabases.idleSeconds': {
+    env: 'TENANTRY_DATABASE_IDLE_SECONDS', default: 60, ...integer(1, 86_400),
+    doc: 'close a database-tenant pool after this idle time',
+  },
+  'catalogCache.max': { default: 10_000, ...integer(1, 10_000_000), doc: 'tenants the catalog cache of a process keeps' },
+  'catalogCache.ttlMs': {
+    env: 'TENANTRY_CATALOG_CACHE_TTL_MS', default: 30_000, ...integer(0, 3_600_000),
+    doc: 'how long a resolved tenant is cached in the process. Changes to a tenant or its domains (suspend, resume, a new domain) reach every process at once through `LISTEN tenantry_catalog`; the TTL only bounds staleness when that channel is down (e.g. behind a pooler in transaction mode)',
+  },
+  catalogTimeoutMs: {
+    env: 'TENANTRY_CATALOG_TIMEOUT_MS', default: 2_000, ...integer(50, 60_000),
+    doc: 'a catalog read unanswered after this long is an outage: 503 `catalog_unavailable` instead of a hung request',
+  },
+  catalogListen: {
+    env: 'TENANTRY_CATALOG_LISTEN', default: true, ...boolean,
+    doc: '`0` behind a pooler in transaction mode (PgBouncer), where `LISTEN` cannot work: no catalog notifications are followed, the cache TTL bounds how long a change goes unseen, and token revocations are reloaded every 5 s',
+  },
+  requestTimeoutMs: {
+    env: 'TENANTRY_REQUEST_TIMEOUT_MS', default: 30_000, ...integer(100, 3_600_000),
+    doc: 'HTTP: a request\'s headers must have arrived this long after it began, or it is answered 408 `request_timeout` and its connection closed',
+  },
+  shutdownTimeoutMs: {
+    env: 'TENANTRY_SHUTDOWN_TIMEOUT_MS', default: 10_000, ...integer(0, 3_600_000),
+    doc: 'HTTP: on SIGTERM or SIGINT, how long requests in flight may take to finish before their connections are closed',
+  },
+};
+
+/** The value of a path (`jwt.secret`) in a nested object, or undefined. */
+function at(input: object, key: string): unknown {
+  let value: unknown = input;
+  for (const part of key.split('.')) value = value == null ? undefined : (value as Record<string, unknown>)[part];
+  return value;
 }
 
 /**
- * One options object, validated once and frozen. Resolution order: explicit value → environment
- * → default. In production (NODE_ENV=production) a missing secret is a start-up error; in
- * development it is generated and reported in `generated` so the caller can print it.
+ * Resolves one option: explicit value → environment (an empty variable is unset) → default, then
+ * its check. A bad value is an OptionsError naming the variable (or the option, without one).
  */
-export function loadOptions(explicit: Partial<TenantryOptions> & { databaseUrl: string; migrationsDir: string }, env: Env = process.env): TenantryOptions {
-  const production = env.NODE_ENV === 'production';
-  const generated: string[] = [];
-
-  const resolvers = explicit.resolvers ?? (env.TENANTRY_RESOLVERS
-    ? env.TENANTRY_RESOLVERS.split(',').map((s) => s.trim()).filter(Boolean)
-    : [...resolverNames]);
-  for (const r of resolvers) {
-    if (!(resolverNames as readonly string[]).includes(r)) {
-      throw new OptionsError('TENANTRY_RESOLVERS', `unknown resolver "${r}" (known: ${resolverNames.join(', ')})`);
-    }
-  }
-  if (new Set(resolvers).size !== resolvers.length) throw new OptionsError('TENANTRY_RESOLVERS', 'a resolver is listed twice');
-
-  const baseDomain = (explicit.baseDomain ?? env.TENANTRY_BASE_DOMAIN ?? 'localhost').toLowerCase();
-  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(baseDomain)) {
-    throw new OptionsError('TENANTRY_BASE_DOMAIN', `not a host name: ${JSON.stringify(baseDomain)}`);
-  }
-
-  const jwtIn = explicit.jwt;
-  const privateKey = jwtIn?.privateKey ?? env.TENANTRY_JWT_PRIVATE_KEY;
-  const publicKey = jwtIn?.publicKey ?? env.TENANTRY_JWT_PUBLIC_KEY;
-  let secret = jwtIn?.secret ?? env.TENANTRY_JWT_SECRET;
-  if (!privateKey && !publicKey && !secret) {
-    if (production) throw new OptionsError('TENANTRY_JWT_SECRET', 'required in production (or TENANTRY_JWT_PRIVATE_KEY)');
-    secret = randomBytes(32).toString('base64url');
-    generated.push('TENANTRY_JWT_SECRET');
-  }
-  if (secret && Buffer.byteLength(secret) < 32) throw new OptionsError('TENANTRY_JWT_SECRET', 'must be at least 32 bytes');
-
-  const rolePassword = env.TENANTRY_DB_ROLE_PASSWORD;
-  if (rolePassword !== undefined && !/^[A-Za-z0-9_\-.~]{12,200}$/.test(rolePassword)) {
-    throw new OptionsError('TENANTRY_DB_ROLE_PASSWORD', 'must be 12 to 200 URL-safe characters');
-  }
-  const rolePasswords = explicit.rolePasswords ?? (rolePassword ? { app: rolePassword, platform: rolePassword } : undefined);
-
+function resolveOne<K extends OptionKey>(key: K, explicit: object, env: Env, ctx: DefaultContext): Resolved[K] {
+  const spec = optionTable[key] as OptionSpec<Resolved[K]>;
   try {
-    new URL(explicit.databaseUrl);
-  } catch {
-    throw new OptionsError('DATABASE_URL', 'not a valid postgres:// URL');
-  }
-  const runtimeUrl = explicit.runtimeUrl ?? (env.TENANTRY_RUNTIME_URL || undefined);
-  if (runtimeUrl !== undefined) {
-    try {
-      new URL(runtimeUrl);
-    } catch {
-      throw new OptionsError('TENANTRY_RUNTIME_URL', 'not a valid postgres:// URL');
+    let value = at(explicit, key) as Resolved[K] | undefined | null;
+    if (value == null && spec.env) {
+      const raw = env[spec.env];
+      if (raw !== undefined && raw !== '') value = spec.parse!(raw);
     }
+    if (value == null) {
+      const d = spec.default;
+      value = d !== null && typeof d === 'object' && 'compute' in d ? d.compute(ctx) : d as Resolved[K];
+    }
+    return spec.check ? spec.check(value as Resolved[K]) : value as Resolved[K];
+  } catch (err) {
+    if (err instanceof Invalid) throw new OptionsError(spec.env ?? key, err.message);
+    throw err;
   }
-  const pooler = explicit.pooler ?? (env.TENANTRY_POOLER || undefined);
-  if (pooler !== undefined && pooler !== 'transaction') {
-    throw new OptionsError('TENANTRY_POOLER', `expected "transaction" (or unset), got ${JSON.stringify(pooler)}`);
-  }
+}
 
+/**
+ * One option on its own, as `loadOptions` would resolve it (e.g. the CLI's role password, without
+ * requiring the secrets a server needs).
+ */
+export function resolveOption<K extends OptionKey>(key: K, explicit: object = {}, env: Env = process.env): Resolved[K] {
+  return resolveOne(key, explicit, env, { resolved: {}, production: env.NODE_ENV === 'production', generated: () => {} });
+}
+
+/**
+ * One options object, validated once and frozen: every row of `optionTable`, in one loop.
+ * Resolution order: explicit value → environment → default. In production (NODE_ENV=production)
+ * a missing secret is a start-up error; in development it is generated and reported in
+ * `generated` so the caller can print it.
+ */
+export function loadOptions(explicit: TenantryOptionsInput, env: Env = process.env): TenantryOptions {
+  const generated: string[] = [];
+  const r: Partial<Resolved> = {};
+  const ctx: DefaultContext = { resolved: r, production: env.NODE_ENV === 'production', generated: (name) => generated.push(name) };
+  for (const key of Object.keys(optionTable) as OptionKey[]) {
+    (r as Record<OptionKey, unknown>)[key] = resolveOne(key, explicit, env, ctx);
+  }
+  const o = r as Resolved;
   return Object.freeze({
-    databaseUrl: explicit.databaseUrl,
-    migrationsDir: explicit.migrationsDir,
-    runtimeUrl,
-    pooler,
-    statementTimeoutMs: explicit.statementTimeoutMs ?? int(env, 'TENANTRY_STATEMENT_TIMEOUT_MS', 5_000, 0, 3_600_000),
-    baseDomain,
-    resolvers: Object.freeze([...resolvers]) as readonly ResolverName[],
+    databaseUrl: o.databaseUrl,
+    migrationsDir: o.migrationsDir,
+    runtimeUrl: o.runtimeUrl,
+    pooler: o.pooler,
+    statementTimeoutMs: o.statementTimeoutMs,
+    baseDomain: o.baseDomain,
+    resolvers: o.resolvers,
     jwt: Object.freeze({
-      secret,
-      privateKey,
-      publicKey,
-      issuer: jwtIn?.issuer ?? env.TENANTRY_JWT_ISSUER ?? 'tenantry',
-      audience: jwtIn?.audience ?? env.TENANTRY_JWT_AUDIENCE ?? 'tenantry-api',
-      ttlSeconds: jwtIn?.ttlSeconds ?? int(env, 'TENANTRY_JWT_TTL', 3600, 60, 86_400),
+      secret: o['jwt.secret'], privateKey: o['jwt.privateKey'], publicKey: o['jwt.publicKey'],
+      issuer: o['jwt.issuer'], audience: o['jwt.audience'], ttlSeconds: o['jwt.ttlSeconds'],
     }),
-    rolePasswords: rolePasswords && Object.freeze(rolePasswords),
-    poolMax: explicit.poolMax ?? int(env, 'TENANTRY_POOL_MAX', 10, 1, 1000),
-    catalogPoolMax: explicit.catalogPoolMax ?? int(env, 'TENANTRY_CATALOG_POOL_MAX', 4, 1, 100),
-    tenantDatabases: Object.freeze(explicit.tenantDatabases ?? {
-      maxConnections: int(env, 'TENANTRY_DATABASE_CONNECTIONS_MAX', 40, 1, 10_000),
-      poolSize: int(env, 'TENANTRY_DATABASE_POOL_SIZE', 2, 1, 100),
-      acquireTimeoutMs: int(env, 'TENANTRY_DATABASE_ACQUIRE_TIMEOUT_MS', 250, 0, 60_000),
-      idleSeconds: int(env, 'TENANTRY_DATABASE_IDLE_SECONDS', 60, 1, 86_400),
+    rolePasswords: o.rolePasswords,
+    poolMax: o.poolMax,
+    catalogPoolMax: o.catalogPoolMax,
+    tenantDatabases: Object.freeze({
+      maxConnections: o['tenantDatabases.maxConnections'], poolSize: o['tenantDatabases.poolSize'],
+      acquireTimeoutMs: o['tenantDatabases.acquireTimeoutMs'], idleSeconds: o['tenantDatabases.idleSeconds'],
     }),
-    catalogCache: Object.freeze(explicit.catalogCache ?? {
-      max: 10_000,
-      ttlMs: int(env, 'TENANTRY_CATALOG_CACHE_TTL_MS', 30_000, 0, 3_600_000),
-    }),
-    catalogTimeoutMs: explicit.catalogTimeoutMs ?? int(env, 'TENANTRY_CATALOG_TIMEOUT_MS', 2_000, 50, 60_000),
-    catalogListen: explicit.catalogListen ?? bool(env, 'TENANTRY_CATALOG_LISTEN', true),
-    requestTimeoutMs: explicit.requestTimeoutMs ?? int(env, 'TENANTRY_REQUEST_TIMEOUT_MS', 30_000, 100, 3_600_000),
-    shutdownTimeoutMs: explicit.shutdownTimeoutMs ?? int(env, 'TENANTRY_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 3_600_000),
+    catalogCache: Object.freeze({ max: o['catalogCache.max'], ttlMs: o['catalogCache.ttlMs'] }),
+    catalogTimeoutMs: o.catalogTimeoutMs,
+    catalogListen: o.catalogListen,
+    requestTimeoutMs: o.requestTimeoutMs,
+    shutdownTimeoutMs: o.shutdownTimeoutMs,
     generated: Object.freeze([...new Set([...(explicit.generated ?? []), ...generated])]),
   });
+}
+
+function formatDefault(spec: OptionSpec<unknown>): string {
+  if (spec.defaultDoc !== undefined) return spec.defaultDoc;
+  const d = spec.default;
+  if (typeof d === 'boolean') return `\`${d ? 1 : 0}\``;
+  if (Array.isArray(d)) return `\`${d.join(',')}\``;
+  return d === undefined ? '—' : `\`${String(d)}\``;
+}
+
+/** The rows of the docs' table: variable, option, default and meaning of each option, in table order. */
+export function optionRows(): { env: string | undefined; key: OptionKey; default: string; doc: string }[] {
+  return (Object.keys(optionTable) as OptionKey[]).map((key) => {
+    const spec = optionTable[key] as OptionSpec<unknown>;
+    return { env: spec.env, key, default: formatDefault(spec), doc: spec.doc };
+  });
+}
+
+/** The options table as Markdown (README.md's Configuration section is this text). */
+export function optionsMarkdown(): string {
+  const cell = (s: string) => s.replace(/\|/g, '\\|');
+  return [
+    '| variable | option | default | meaning |',
+    '| --- | --- | --- | --- |',
+    ...optionRows().map((r) => `| ${r.env ? `\`${r.env}\`` : '—'} | \`${r.key}\` | ${cell(r.default)} | ${cell(r.doc)} |`),
+  ].join('\n');
 }

@@ -13,12 +13,15 @@ export function withDatabase(url: string, database: string): string {
   return u.toString();
 }
 
-/** Replaces host, port and database of `url` with those of `target` (credentials stay). */
+/**
+ * Replaces host and port of `url` with those of `target`, and the database too when `target`
+ * names one (credentials stay).
+ */
 export function withEndpoint(url: string, target: string): string {
   const u = new URL(url);
   const t = new URL(target);
   u.host = t.host;
-  u.pathname = t.pathname;
+  if (t.pathname && t.pathname !== '/') u.pathname = t.pathname;
   return u.toString();
 }
 
