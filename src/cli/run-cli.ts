@@ -10,11 +10,34 @@ import { migrateCatalog, Tenantry } from '../tenantry.js';
 import type { Isolation, Tenant } from '../catalog/types.js';
 import { isTenantryError } from '../errors.js';
 
+/** A flag the application adds to `tenants create` (see TenantInit). */
+export interface TenantInitOption {
+  readonly type: 'string' | 'boolean';
+  /** One line for `--help`. */
+  readonly description: string;
+}
+
+/**
+ * What an application adds to `tenants create`: its own flags, and the step that runs inside the
+ * new tenant's context before the tenant becomes active (the `init` of Tenantry.createTenant; e.g.
+ * the app's first user). The toolkit knows nothing of what the flags mean.
+ */
+export interface TenantInit<T = unknown> {
+  readonly options: Readonly<Record<string, TenantInitOption>>;
+  /**
+   * Turns the flags into what `run` needs, before anything is started; throw CliUsageError for a
+   * bad combination (exit status 2).
+   */
+  parse(values: Readonly<Record<string, string | boolean | undefined>>): T;
+  /** Inside the new tenant's context. Must be idempotent: a creation cut off half-way is resumed by running it again. */
+  run(tenantry: Tenantry, tenant: Tenant, input: T): Promise<void>;
+}
+
 export interface CliOptions {
   /** Default folder of tenant migrations (overridden by --migrations or TENANTRY_MIGRATIONS_DIR). */
   readonly migrationsDir: string;
-  /** Called inside the new tenant's context by `tenants create`, with the --owner-* flags. */
-  readonly onTenantCreated?: (tenantry: Tenantry, tenant: Tenant, owner: { email: string; name: string; password: string } | null) => Promise<void>;
+  /** The application's part of `tenants create` (flags and an init step). */
+  readonly tenantInit?: TenantInit;
   readonly stdout?: NodeJS.WritableStream & { isTTY?: boolean };
   readonly stderr?: NodeJS.WritableStream & { isTTY?: boolean };
   readonly env?: NodeJS.ProcessEnv;
@@ -64,14 +87,20 @@ reference (drift). Exit status 0 when clean, 1 with findings.`,
   tenants: `Usage: tenantry tenants <list|create|show|suspend|resume> [options] [--json]
 
   list [--limit N]
-  create --slug SLUG --name NAME [--plan PLAN] [--isolation pooled|schema|database]
-         [--owner-email E --owner-name N --owner-password P]
+  create --slug SLUG --name NAME [--plan PLAN] [--isolation pooled|schema|database]{init}
   show ID|SLUG
   suspend ID|SLUG
   resume ID|SLUG`,
 };
 
-class UsageError extends Error {}
+/** A wrong command line: the message is printed and the exit status is 2. */
+export class CliUsageError extends Error {}
+
+/** The usage of `tenants`, with the flags the application adds to `create`. */
+function tenantsUsage(init: TenantInit | undefined): string {
+  const lines = Object.entries(init?.options ?? {}).map(([name, o]) => `\n         [--${name}${o.type === 'string' ? ' VALUE' : ''}]  ${o.description}`);
+  return usage.tenants!.replace('{init}', lines.join(''));
+}
 
 /** Runs the `tenantry` command line; returns the exit status. */
 export async function runCli(argv: readonly string[], opts: CliOptions): Promise<number> {
@@ -95,10 +124,10 @@ export async function runCli(argv: readonly string[], opts: CliOptions): Promise
       case 'migrate': return await migrateCommand(rest, opts, print, err, databaseUrl, env);
       case 'check': return await checkCommand(rest, print, databaseUrl);
       case 'tenants': return await tenantsCommand(rest, opts, print, databaseUrl, env);
-      default: throw new UsageError(`unknown command "${command}"\n\n${usage.main}`);
+      default: throw new CliUsageError(`unknown command "${command}"\n\n${usage.main}`);
     }
   } catch (e) {
-    if (e instanceof UsageError) { err.write(e.message + '\n'); return 2; }
+    if (e instanceof CliUsageError) { err.write(e.message + '\n'); return 2; }
     if (isTenantryError(e)) { err.write(`error: ${e.code}: ${e.message}\n`); return 1; }
     err.write(`error: ${(e as Error).message}\n`);
     return 1;
@@ -111,14 +140,14 @@ function parse<T extends ParseArgsConfig['options']>(args: readonly string[], op
   try {
     return parseArgs({ args: [...args], options: { ...common, ...options }, allowPositionals, strict: true });
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw new CliUsageError((e as Error).message);
   }
 }
 
 function positiveInt(value: string | undefined, name: string, fallback: number, min = 1): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}`);
+  if (!Number.isInteger(n) || n < min) throw new CliUsageError(`--${name} must be an integer ≥ ${min}`);
   return n;
 }
 
@@ -185,21 +214,28 @@ function tenantRow(t: Tenant) {
 async function tenantsCommand(args: readonly string[], opts: CliOptions, print: (s: string) => void,
   databaseUrl: () => Promise<string>, env: NodeJS.ProcessEnv): Promise<number> {
   const [sub, ...rest] = args;
-  if (!sub || sub === '--help' || sub === '-h') { print(usage.tenants!); return sub ? 0 : 2; }
-  const { values, positionals } = parse(rest, {
-    slug: { type: 'string' }, name: { type: 'string' }, plan: { type: 'string' }, isolation: { type: 'string' },
-    limit: { type: 'string' }, 'owner-email': { type: 'string' }, 'owner-name': { type: 'string' }, 'owner-password': { type: 'string' },
-  }, true);
-  if (values.help) { print(usage.tenants!); return 0; }
-  if (!['list', 'create', 'show', 'suspend', 'resume'].includes(sub)) throw new UsageError(`unknown tenants command "${sub}"\n\n${usage.tenants}`);
+  const help = tenantsUsage(opts.tenantInit);
+  if (!sub || sub === '--help' || sub === '-h') { print(help); return sub ? 0 : 2; }
+  const own = {
+    slug: { type: 'string' }, name: { type: 'string' }, plan: { type: 'string' }, isolation: { type: 'string' }, limit: { type: 'string' },
+  } as const;
+  const initOptions = Object.fromEntries(Object.entries(opts.tenantInit?.options ?? {}).map(([k, o]) => {
+    if (k in own || k in common) throw new Error(`the application's tenant init flag --${k} clashes with a flag of the CLI`);
+    return [k, { type: o.type }];
+  }));
+  const { values, positionals } = parse(rest, { ...own, ...initOptions }, true);
+  if (values.help) { print(help); return 0; }
+  if (!['list', 'create', 'show', 'suspend', 'resume'].includes(sub)) throw new CliUsageError(`unknown tenants command "${sub}"\n\n${help}`);
+  const initValues = Object.fromEntries(Object.keys(initOptions).map((k) => [k, (values as Record<string, string | boolean | undefined>)[k]]));
+  const initInput: unknown = sub === 'create' && opts.tenantInit ? opts.tenantInit.parse(initValues) : undefined;
   const tenantry = await Tenantry.start({ databaseUrl: await databaseUrl(), migrationsDir: values.migrations ?? env.TENANTRY_MIGRATIONS_DIR ?? opts.migrationsDir });
   const scoped = <T>(reason: string, fn: () => Promise<T>) => withPlatformScope({ actor: 'cli', reason }, fn);
   const emit = (value: unknown, human: () => string) => print(values.json ? JSON.stringify(value) : human());
   const find = async () => {
     const key = positionals[0];
-    if (!key) throw new UsageError(`tenants ${sub} needs a tenant id or slug`);
+    if (!key) throw new CliUsageError(`tenants ${sub} needs a tenant id or slug`);
     const t = await scoped(`${sub} tenant`, () => tenantry.catalog.findBySlugOrId(key));
-    if (!t) throw new UsageError(`no tenant "${key}"`);
+    if (!t) throw new CliUsageError(`no tenant "${key}"`);
     return t;
   };
   try {
@@ -223,17 +259,13 @@ async function tenantsCommand(args: readonly string[], opts: CliOptions, print: 
         return 0;
       }
       case 'create': {
-        if (!values.slug || !values.name) throw new UsageError('tenants create needs --slug and --name');
+        if (!values.slug || !values.name) throw new CliUsageError('tenants create needs --slug and --name');
         const isolation = values.isolation as Isolation | undefined;
-        if (isolation && !['pooled', 'schema', 'database'].includes(isolation)) throw new UsageError('--isolation must be pooled, schema or database');
-        const ownerGiven = values['owner-email'] || values['owner-password'] || values['owner-name'];
-        if (ownerGiven && !(values['owner-email'] && values['owner-password'] && values['owner-name'])) {
-          throw new UsageError('give all of --owner-email, --owner-name and --owner-password, or none');
-        }
-        const owner = ownerGiven ? { email: values['owner-email']!, name: values['owner-name']!, password: values['owner-password']! } : null;
+        if (isolation && !['pooled', 'schema', 'database'].includes(isolation)) throw new CliUsageError('--isolation must be pooled, schema or database');
+        const init = opts.tenantInit;
         const { tenant } = await scoped(`create tenant ${values.slug}`, () => tenantry.createTenant(
           { slug: values.slug!, name: values.name!, plan: values.plan, isolation },
-          (t) => opts.onTenantCreated?.(tenantry, t, owner) ?? Promise.resolve()));
+          (t) => init?.run(tenantry, t, initInput) ?? Promise.resolve()));
         emit(tenantRow(tenant), () => `created ${tenant.slug} (${tenant.id}), ${tenant.isolation} placement`);
         return 0;
       }
