@@ -179,7 +179,8 @@ const text = { parse: (raw: string): string => raw };
 
 const postgresUrl = {
   parse: (raw: string): string => raw,
-  check: (url: string): string => {
+  check: <T extends string | undefined>(url: T): T => {
+    if (url === undefined) return url;
     try {
       new URL(url);
     } catch {
