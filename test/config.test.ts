@@ -7,8 +7,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { readFileSync } from 'node:fs';
 import { loadAppConfig } from '../app/config.js';
 import { loadOptions, OptionsError } from '../src/index.js';
+import { optionRows, optionTable, resolveOption, type OptionKey } from '../src/config/options.js';
+import { withOptionsTable } from '../scripts/docs-options.js';
 import { migrationsDir } from './helpers.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
@@ -65,6 +68,50 @@ describe('start-up configuration', () => {
     assert.equal(loadOptions(base, {}).catalogListen, true);
     assert.equal(loadOptions(base, { TENANTRY_CATALOG_LISTEN: '0' }).catalogListen, false);
     assert.throws(() => loadAppConfig({ PORT: 'eighty' }), (e: unknown) => e instanceof OptionsError && /PORT/.test(e.message));
+  });
+
+  it('the options table of README.md is generated from the table: every option, its variable and default', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    assert.equal(withOptionsTable(readme), readme, 'README.md is out of date: run npm run docs:options');
+    for (const row of optionRows()) {
+      const line = readme.split('\n').find((l) => l.startsWith(`| ${row.env ? `\`${row.env}\`` : '—'} | \`${row.key}\` |`));
+      assert.ok(line, `README has a row for ${row.key}`);
+      assert.ok(line.includes(`| ${row.default} |`), `README shows the default of ${row.key}: ${row.default}`);
+    }
+    // Every variable the toolkit reads is in the table (no env lookups outside it).
+    const envs = optionRows().map((r) => r.env).filter(Boolean);
+    assert.equal(new Set(envs).size, envs.length, 'a variable is used by two options');
+  });
+
+  it('every variable of the table reaches its option, and an explicit value beats it', () => {
+    const at = (o: object, key: string) => key.split('.').reduce<unknown>((v, k) => (v as Record<string, unknown>)?.[k], o);
+    const samples: Partial<Record<OptionKey, [string, unknown]>> = {
+      runtimeUrl: ['postgres://pooler:6432/db', 'postgres://pooler:6432/db'],
+      pooler: ['transaction', 'transaction'],
+      baseDomain: ['Example.TEST', 'example.test'],
+      resolvers: ['jwt, header', ['jwt', 'header']],
+      'jwt.privateKey': ['pem-private', 'pem-private'],
+      'jwt.publicKey': ['pem-public', 'pem-public'],
+      'jwt.secret': ['s'.repeat(40), 's'.repeat(40)],
+      'jwt.issuer': ['issuer-x', 'issuer-x'],
+      'jwt.audience': ['audience-x', 'audience-x'],
+      rolePasswords: ['a-role-password-123', { app: 'a-role-password-123', platform: 'a-role-password-123' }],
+      catalogListen: ['0', false],
+    };
+    for (const key of Object.keys(optionTable) as OptionKey[]) {
+      const spec = optionTable[key];
+      if (!spec.env || key === 'databaseUrl' || key === 'migrationsDir') continue;
+      const [raw, expected] = samples[key] ?? [String((spec.default as number) + 1), (spec.default as number) + 1];
+      assert.equal(typeof raw, 'string', `a sample for ${key}`);
+      assert.deepEqual(at(loadOptions(base, { [spec.env]: raw }), key), expected, `${spec.env} → ${key}`);
+      assert.deepEqual(resolveOption(key, {}, { [spec.env]: raw }), expected, `resolveOption(${key})`);
+    }
+    assert.equal(loadOptions({ ...base, poolMax: 3 }, { TENANTRY_POOL_MAX: '7' }).poolMax, 3);
+    assert.equal(loadOptions(base, { TENANTRY_POOL_MAX: '' }).poolMax, 10, 'an empty variable is unset');
+    assert.equal(loadOptions(base, { TENANTRY_MIGRATIONS_DIR: '/elsewhere' }).migrationsDir, migrationsDir, 'explicit beats the variable');
+    // Explicit values get the same checks, naming the variable.
+    assert.throws(() => loadOptions({ ...base, poolMax: 0 }, {}), /TENANTRY_POOL_MAX/);
+    assert.throws(() => loadOptions({ ...base, baseDomain: 'not a domain' }, {}), /TENANTRY_BASE_DOMAIN/);
   });
 
   it('npm start refuses to start in production without secrets, before starting any database', { timeout: 120_000 }, async () => {

@@ -210,17 +210,17 @@ export const optionTable: { readonly [K in OptionKey]: OptionSpec<Resolved[K]> }
   },
   runtimeUrl: {
     env: 'TENANTRY_RUNTIME_URL', default: undefined, defaultDoc: '`DATABASE_URL`', ...postgresUrl,
-    doc: 'where runtime connections (tenant data, catalog) go: host, port and (optionally) database of a pooler such as PgBouncer, used with tenantry\'s runtime roles and passwords. Admin work, `LISTEN` and session locks always use `DATABASE_URL`',
+    doc: 'where runtime connections (tenant data, catalog) go: host, port and optionally database of a pooler such as PgBouncer; tenantry\'s runtime roles and passwords are used on it (list them in PgBouncer\'s `auth_file`). Admin work, `LISTEN` and session locks stay on `DATABASE_URL`',
   },
   pooler: {
     env: 'TENANTRY_POOLER', default: undefined, defaultDoc: '—',
     parse: (raw) => (raw === 'transaction' ? raw : invalid(`expected "transaction" (or unset), got ${JSON.stringify(raw)}`)),
     check: (v) => (v === undefined || v === 'transaction' ? v : invalid(`expected "transaction" (or unset), got ${JSON.stringify(v)}`)),
-    doc: '`transaction`: the runtime URL is a pooler in transaction mode (PgBouncer): no named prepared statements and no session state on runtime connections (reads stay one round trip)',
+    doc: '`transaction`: the runtime URL is a pooler in transaction mode (PgBouncer 1.18+): no named prepared statements (reads stay one round trip and one Sync with the unnamed statement), no session state on runtime connections (context, role, search_path and statement timeout are all transaction-local anyway)',
   },
   statementTimeoutMs: {
     env: 'TENANTRY_STATEMENT_TIMEOUT_MS', default: 5_000, ...integer(0, 3_600_000),
-    doc: 'a tenant statement running longer is cancelled: 503 `query_timeout` (set transaction-locally with the tenant context); `0` = no limit',
+    doc: 'a statement running longer is cancelled by the server and answered 503 `query_timeout`; set transaction-locally with the tenant context (`0`: no limit)',
   },
   baseDomain: {
     env: 'TENANTRY_BASE_DOMAIN', default: 'localhost', ...text,
@@ -303,7 +303,7 @@ export const optionTable: { readonly [K in OptionKey]: OptionSpec<Resolved[K]> }
   },
   catalogListen: {
     env: 'TENANTRY_CATALOG_LISTEN', default: true, ...boolean,
-    doc: '`0` behind a pooler in transaction mode (PgBouncer), where `LISTEN` cannot work: no catalog notifications are followed, the cache TTL bounds how long a change goes unseen, and token revocations are reloaded every 5 s',
+    doc: '`0`: no catalog notifications are followed, the cache TTL bounds how long a change goes unseen, and token revocations are reloaded every 5 s. `LISTEN` always uses the direct `DATABASE_URL`, never `TENANTRY_RUNTIME_URL`, so it works behind PgBouncer too; turn it off only where no direct session can be held',
   },
   requestTimeoutMs: {
     env: 'TENANTRY_REQUEST_TIMEOUT_MS', default: 30_000, ...integer(100, 3_600_000),
