@@ -1,12 +1,13 @@
 import { fileURLToPath } from 'node:url';
 import { TokenService } from './auth/token-service.js';
 import { CatalogStore } from './catalog/catalog-store.js';
-import type { Isolation, Tenant } from './catalog/types.js';
+import type { Tenant } from './catalog/types.js';
 import { loadOptions, type ResolverName, type TenantryOptions } from './config/options.js';
-import { onPlatformScope, requirePlatformScope, requireTenantScope, runWithTenant } from './context/tenant-context.js';
+import { onPlatformScope, requireTenantScope } from './context/tenant-context.js';
 import { bootstrapDatabase, roles, schemas, type RolePasswords } from './data/bootstrap.js';
 import { DataPlane } from './data/data-plane.js';
-import { PooledPlacement, reserve } from './data/pooled/pooled-placement.js';
+import { PooledPlacement } from './data/pooled/pooled-placement.js';
+import { TenantLifecycle, type CreateTenantOptions } from './lifecycle/tenant-lifecycle.js';
 import { createPool, withCredentials, withEndpoint, type Sql } from './data/driver/index.js';
 import { applyMigrations, type TargetResult } from './migrate/apply-migrations.js';
 import { loadMigrations, type MigrationFile } from './migrate/migration-files.js';
@@ -20,8 +21,6 @@ import { HeaderStrategy } from './resolve/header-strategy.js';
 import { JwtStrategy } from './resolve/jwt-strategy.js';
 import type { TenantStrategy } from './resolve/strategy.js';
 import { SubdomainStrategy } from './resolve/subdomain-strategy.js';
-import { isTenantryError, TenantryError } from './errors.js';
-import { checkSlug } from './catalog/slug.js';
 
 /** Without LISTEN, how often each process reloads token revocations. */
 const REVOCATION_POLL_MS = 5_000;
@@ -40,19 +39,7 @@ export async function migrateCatalog(admin: Sql): Promise<TargetResult> {
     { ownerRole: roles.owner, label: 'catalog', grantTo: roles.platform });
 }
 
-export interface CreateTenantOptions {
-  readonly id?: string;
-  readonly slug: string;
-  readonly name: string;
-  readonly plan?: string;
-  readonly isolation?: Isolation;
-  readonly settings?: Record<string, unknown>;
-}
-
-/** Default placement of a plan (enterprise tenants get their own database, and so on). */
-export const planIsolation: Readonly<Record<string, Isolation>> = Object.freeze({
-  free: 'pooled', pro: 'pooled', business: 'schema', enterprise: 'database',
-});
+export { planIsolation, type CreateTenantOptions } from './lifecycle/tenant-lifecycle.js';
 
 /**
  * The toolkit, wired: catalog, identification chain, token service and data plane on one set of
@@ -67,8 +54,8 @@ export class Tenantry {
   readonly #admin: Sql;
   readonly #platformPool: Sql;
   readonly #unsubscribe: () => void;
-  /** Connections that hold tenant-creation locks (opened on first use). */
-  #locks: Sql | undefined;
+  /** Tenant lifecycle: create, suspend, resume. */
+  readonly tenants: TenantLifecycle;
   /** Stops following catalog change notifications (see CatalogStore.follow). */
   #unfollow: () => Promise<void> = async () => {};
 
@@ -95,6 +82,7 @@ export class Tenantry {
         idleSeconds: db.idleSeconds,
       }),
     ], { statementTimeoutMs: options.statementTimeoutMs });
+    this.tenants = new TenantLifecycle(this.catalog, this.db, options.databaseUrl);
     this.tokens = new TokenService(options.jwt);
     const make: Record<ResolverName, () => TenantStrategy> = {
       subdomain: () => new SubdomainStrategy(this.catalog, options.baseDomain),
@@ -157,66 +145,9 @@ export class Tenantry {
     return [catalog, pooled];
   }
 
-  /**
-   * Creates a tenant: catalog row (status provisioning), placement, then `init` inside the new
-   * tenant's context (e.g. its first user), then active. Requires the platform scope.
-   *
-   * Re-running is how a creation that crashed half-way is finished: when the slug belongs to a
-   * tenant still `provisioning` in the same placement (and, if `id` is given, with that id), that
-   * tenant is resumed — placement provisioning is idempotent, and `init` runs again, so it must be
-   * idempotent too (the helpdesk's inserts are `on conflict`). A session advisory lock on the slug
-   * makes concurrent calls for one slug take turns: the second is refused with tenant_slug_taken
-   * while the first runs, instead of resuming a creation that is still in progress. The lock dies
-   * with its connection, so a crashed creator never blocks the retry.
-   */
-  async createTenant<T>(input: CreateTenantOptions, init?: (tenant: Tenant) => Promise<T>): Promise<{ tenant: Tenant; init: T | undefined }> {
-    const scope = requirePlatformScope('createTenant()');
-    const problem = checkSlug(input.slug);
-    if (problem) {
-      throw new TenantryError('validation_failed', problem === 'reserved' ? `the slug "${input.slug}" is reserved` : 'the slug must be a DNS label of 3 to 63 characters',
-        { errors: [{ path: '/slug', message: problem }] });
-    }
-    const isolation = input.isolation ?? planIsolation[input.plan ?? 'free'] ?? 'pooled';
-    const placement = this.db.placement(isolation);
-    return this.#creating(input.slug, async () => {
-      let created: Tenant;
-      let resumed = false;
-      try {
-        created = await this.catalog.create({ ...input, isolation });
-      } catch (err) {
-        if (!isTenantryError(err) || err.code !== 'tenant_slug_taken') throw err;
-        const existing = await this.catalog.findBySlug(input.slug, { fresh: true });
-        const same = existing && existing.status === 'provisioning' && existing.isolation === isolation && (!input.id || input.id === existing.id);
-        if (!same) throw err;
-        created = existing;
-        resumed = true;
-      }
-      await placement.provision(created);
-      const result = init ? await runWithTenant(created, () => init(created)) : undefined;
-      const tenant = (await this.catalog.setStatus(created.id, 'active'))!;
-      await this.catalog.audit({ actor: scope.actor, action: 'tenant.created', tenantId: tenant.id, detail: { slug: tenant.slug, isolation, resumed } });
-      return { tenant, init: result };
-    });
-  }
-
-  /** Runs `fn` holding the creation lock of `slug` (see createTenant), or refuses at once. */
-  async #creating<T>(slug: string, fn: () => Promise<T>): Promise<T> {
-    // A pool of its own: its connections only hold locks, so holders never wait on each other
-    // for a connection to do their work with.
-    this.#locks ??= createPool(this.options.databaseUrl, { max: 16, idleTimeout: 10, applicationName: 'tenantry-locks' });
-    const conn = await reserve(this.#locks);
-    try {
-      const key = ['tenantry.create', slug];
-      const [row] = await conn.query<{ locked: boolean }>('select pg_try_advisory_lock(hashtext($1), hashtext($2)) as locked', key);
-      if (!row?.locked) throw new TenantryError('tenant_slug_taken', `a tenant with slug "${slug}" is being created`);
-      try {
-        return await fn();
-      } finally {
-        await conn.query('select pg_advisory_unlock(hashtext($1), hashtext($2))', key).catch(() => {});
-      }
-    } finally {
-      conn.release();
-    }
+  /** Creates a tenant (see TenantLifecycle.create). Requires the platform scope. */
+  createTenant<T>(input: CreateTenantOptions, init?: (tenant: Tenant) => Promise<T>): Promise<{ tenant: Tenant; init: T | undefined }> {
+    return this.tenants.create(input, init);
   }
 
   /**
@@ -229,11 +160,9 @@ export class Tenantry {
     await this.catalog.revokeTokens(tenant.id, subject);
   }
 
-  async setTenantStatus(id: string, status: 'active' | 'suspended'): Promise<Tenant | null> {
-    const scope = requirePlatformScope('setTenantStatus()');
-    const tenant = await this.catalog.setStatus(id, status);
-    if (tenant) await this.catalog.audit({ actor: scope.actor, action: `tenant.${status === 'active' ? 'resumed' : 'suspended'}`, tenantId: id });
-    return tenant;
+  /** Suspends or resumes a tenant (see TenantLifecycle.setStatus). Requires the platform scope. */
+  setTenantStatus(id: string, status: 'active' | 'suspended'): Promise<Tenant | null> {
+    return this.tenants.setStatus(id, status);
   }
 
   /** Readiness: the catalog and the data plane answer. */
@@ -273,6 +202,6 @@ export class Tenantry {
   async close(): Promise<void> {
     this.#unsubscribe();
     await this.#unfollow().catch(() => {});
-    await Promise.all([this.db.close(), this.#platformPool.end(), this.#admin.end(), this.#locks?.end()]);
+    await Promise.all([this.db.close(), this.#platformPool.end(), this.#admin.end(), this.tenants.close()]);
   }
 }
