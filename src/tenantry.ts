@@ -2,9 +2,9 @@ import { fileURLToPath } from 'node:url';
 import { TokenService } from './auth/token-service.js';
 import { CatalogStore } from './catalog/catalog-store.js';
 import type { Tenant } from './catalog/types.js';
-import { loadOptions, type ResolverName, type TenantryOptions } from './config/options.js';
+import { loadOptions, type ResolverName, type TenantryOptions, type TenantryOptionsInput } from './config/options.js';
 import { onPlatformScope, requireTenantScope } from './context/tenant-context.js';
-import { bootstrapDatabase, roles, schemas, type RolePasswords } from './data/bootstrap.js';
+import { bootstrapDatabase, preparedDatabase, roles, schemas, type RolePasswords } from './data/bootstrap.js';
 import { DataPlane } from './data/data-plane.js';
 import { PooledPlacement } from './data/pooled/pooled-placement.js';
 import { TenantLifecycle, type CreateTenantOptions } from './lifecycle/tenant-lifecycle.js';
@@ -31,6 +31,22 @@ const catalogMigrations = fileURLToPath(new URL('./catalog/migrations/', import.
 function runtimeUrl(options: TenantryOptions, role: string, password: string): string {
   const url = options.runtimeUrl ? withEndpoint(options.databaseUrl, options.runtimeUrl) : options.databaseUrl;
   return withCredentials(url, role, password);
+}
+
+/** What `Tenantry.start()` takes: the options, and which preparation steps to run. */
+export interface StartOptions extends TenantryOptionsInput {
+  /**
+   * Create or re-assert roles, schemas and privileges (default true). false: the database must
+   * have been prepared already (by a server start or `tenantry migrate`); the runtime roles'
+   * passwords are the configured ones or those the first bootstrap kept. Nothing is created.
+   */
+  readonly bootstrap?: boolean;
+  /**
+   * Apply the catalog's and the pooled schema's pending migrations (default true). With
+   * `bootstrap: false` too, start() runs no DDL at all: a role that cannot create anything can
+   * start the toolkit on a prepared database (read-only tools such as `tenantry tenants list`).
+   */
+  readonly migrate?: boolean;
 }
 
 /** Applies the control-plane catalog's own migrations (schema `tenantry`). */
@@ -100,17 +116,22 @@ export class Tenantry {
 
   /**
    * Connects, bootstraps roles and schemas (idempotent), applies catalog and tenant migrations,
-   * and opens the runtime pools as the non-owner roles.
+   * and opens the runtime pools as the non-owner roles. `bootstrap: false` and `migrate: false`
+   * skip the preparation steps (see StartOptions).
    */
-  static async start(input: Partial<TenantryOptions> & { databaseUrl: string; migrationsDir: string }): Promise<Tenantry> {
+  static async start(input: StartOptions): Promise<Tenantry> {
     const options = loadOptions(input);
     const admin = createPool(options.databaseUrl, { max: 4, applicationName: 'tenantry-admin' });
     let passwords: RolePasswords;
     try {
-      passwords = await bootstrapDatabase(admin, options.rolePasswords);
-      const results = await Tenantry.migrate(admin, options.migrationsDir);
-      const failed = results.find((r) => r.status === 'failed');
-      if (failed) throw new Error(`migration of ${failed.target} failed: ${failed.error}`);
+      passwords = input.bootstrap === false
+        ? await preparedDatabase(admin, options.rolePasswords, { catalog: input.migrate === false })
+        : await bootstrapDatabase(admin, options.rolePasswords);
+      if (input.migrate !== false) {
+        const results = await Tenantry.migrate(admin, options.migrationsDir);
+        const failed = results.find((r) => r.status === 'failed');
+        if (failed) throw new Error(`migration of ${failed.target} failed: ${failed.error}`);
+      }
     } catch (err) {
       await admin.end();
       throw err;

@@ -33,6 +33,36 @@ export async function bootstrapDatabase(admin: Sql, passwords?: RolePasswords): 
 
 export interface RolePasswords { readonly app: string; readonly platform: string }
 
+/** A start without bootstrap on a database tenantry has not prepared (see preparedDatabase). */
+export class DatabaseNotPreparedError extends Error {
+  constructor(detail: string) {
+    super(`this database has not been prepared by tenantry (${detail}): run \`tenantry migrate\` or start the server once`);
+    this.name = 'DatabaseNotPreparedError';
+  }
+}
+
+/**
+ * What a start without bootstrap needs, read and never written (no DDL): the runtime roles'
+ * passwords — the given ones, or those the first bootstrap kept (which needs the admin user that
+ * ran it, or one allowed to read tenantry_admin) — and, with `catalog`, a catalog to read.
+ */
+export async function preparedDatabase(admin: Sql, passwords: RolePasswords | undefined, opts: { catalog: boolean }): Promise<RolePasswords> {
+  const [state] = await admin.query<{ catalog: boolean; kept: boolean }>(`select
+      exists (select 1 from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+              where n.nspname = $1 and c.relname = 'tenants') as catalog,
+      exists (select 1 from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+              where n.nspname = 'tenantry_admin' and c.relname = 'role_passwords') as kept`, [schemas.catalog]);
+  if (opts.catalog && !state?.catalog) throw new DatabaseNotPreparedError('no catalog');
+  if (passwords) return passwords;
+  if (!state?.kept) throw new DatabaseNotPreparedError('no role passwords kept');
+  const rows = await admin.query<{ role: string; password: string }>('select role, password from tenantry_admin.role_passwords');
+  const of = (role: string) => rows.find((r) => r.role === role)?.password;
+  const app = of(roles.app);
+  const platform = of(roles.platform);
+  if (!app || !platform) throw new DatabaseNotPreparedError('no role passwords kept');
+  return { app, platform };
+}
+
 /**
  * Creates the roles and sets their passwords. Without explicit passwords, the ones generated the
  * first time are kept in `tenantry_admin.role_passwords` — a schema only the admin user can read —
