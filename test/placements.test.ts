@@ -214,6 +214,29 @@ for (const isolation of isolations) {
       deepEqual(await truth(fresh), [{ tenant_id: fresh.id, id, title: 'first' }], 'a third provision() keeps the row');
     });
 
+    it('deprovision() removes every row and object of the tenant, leaves the peer untouched, and is idempotent', async () => {
+      const placement = stack.tenantry.db.placement(isolation);
+      const gone = await seedTenant(stack.tenantry, leftovers, { slug: `${isolation}-gone`, isolation, titles: ['x', 'y'], owner: true });
+      const { B } = own();
+      const peerBefore = await truth(B.tenant);
+      await runWithTenant(gone.tenant, () => db().query("insert into comments (id, ticket_id, body) values ($1, $2, 'c')", [randomUUID(), gone.tickets[0]!.id]));
+      await placement.deprovision(gone.tenant);
+      await placement.deprovision(gone.tenant);
+      const [objects] = await stack.admin.query<{ roles: number; schemas: number; dbs: number }>(
+        `select (select count(*)::int from pg_roles where rolname = $1) as roles,
+                (select count(*)::int from pg_namespace where nspname = $1) as schemas,
+                (select count(*)::int from pg_database where datname = $2) as dbs`,
+        [tenantSchema(gone.tenant.id), tenantDatabase(gone.tenant.id)]);
+      deepEqual(objects, { roles: 0, schemas: 0, dbs: 0 }, 'no schema, role or database of the tenant remains');
+      if (isolation === 'pooled') {
+        for (const table of ['comments', 'tickets', 'users']) {
+          const [left] = await stack.admin.query<{ n: number }>(`select count(*)::int as n from app.${table} where tenant_id = $1`, [gone.tenant.id]);
+          assert.equal(left?.n, 0, `no ${table} row of the tenant remains in the shared schema`);
+        }
+      }
+      deepEqual(await truth(B.tenant), peerBefore, 'the peer of the same placement keeps every row');
+    });
+
     it('a failing statement inside transaction() rolls back the statements before it', async () => {
       const A = own().A;
       const first = A.tickets[0]!;
