@@ -184,15 +184,24 @@ async function phase(ops: Record<DriverMode, Op>, ids: readonly string[], n: num
   return { concurrency, opsPerRound: n, modes };
 }
 
-/** Socket writes per operation, one operation at a time (every connection is warm by now). */
+/**
+ * Socket flushes per operation, one operation at a time (every connection is warm by now): a write
+ * on an uncorked socket, or the uncork that releases corked writes, sends one batch — with one
+ * operation in flight, flushes per operation = round trips.
+ */
 async function countWrites(ops: Record<DriverMode, Op>, ids: readonly string[]): Promise<Record<DriverMode, number>> {
-  const proto = net.Socket.prototype as unknown as { write: (...args: unknown[]) => boolean };
-  const own = Object.prototype.hasOwnProperty.call(proto, 'write');
-  const original = proto.write;
+  type Patched = { write: (...args: unknown[]) => boolean; uncork: () => void };
+  const proto = net.Socket.prototype as unknown as Patched;
+  const own = { write: Object.prototype.hasOwnProperty.call(proto, 'write'), uncork: Object.prototype.hasOwnProperty.call(proto, 'uncork') };
+  const original = { write: proto.write, uncork: proto.uncork };
   let writes = 0;
-  proto.write = function (this: unknown, ...args: unknown[]) {
-    writes++;
-    return original.apply(this, args);
+  proto.write = function (this: net.Socket, ...args: unknown[]) {
+    if (this.writableCorked === 0) writes++;
+    return original.write.apply(this, args);
+  };
+  proto.uncork = function (this: net.Socket) {
+    if (this.writableCorked === 1 && this.writableLength > 0) writes++;
+    return original.uncork.apply(this);
   };
   try {
     const out = {} as Record<DriverMode, number>;
@@ -204,8 +213,10 @@ async function countWrites(ops: Record<DriverMode, Op>, ids: readonly string[]):
     }
     return out;
   } finally {
-    if (own) proto.write = original;
-    else delete (proto as { write?: unknown }).write;
+    for (const k of ['write', 'uncork'] as const) {
+      if (own[k]) (proto as Record<string, unknown>)[k] = original[k];
+      else delete (proto as Partial<Patched>)[k];
+    }
   }
 }
 

@@ -11,11 +11,13 @@ import type { Sql } from '../src/data/driver/index.js';
 import { BARE_APPLICATION_NAME, BARE_RLS_APPLICATION_NAME, projectRoot, type OrchestratorMessage, type ServerMessage } from './common.js';
 import { median, ratio, round } from './stats.js';
 
-export type Side = 'tenantry' | 'bare-rls' | 'bare';
+export type Side = 'tenantry' | 'bare-rls' | 'bare' | 'tenantry-pgb' | 'bare-pgb';
 export const sideNames: Record<Side, string> = {
   tenantry: 'tenantry (helpdesk, JWT, RLS)',
-  'bare-rls': 'bare-rls (Fastify, RLS tx by hand)',
+  'bare-rls': 'bare-rls (Fastify, RLS context by hand)',
   bare: 'bare (Fastify + superuser pool)',
+  'tenantry-pgb': 'tenantry through PgBouncer (pooler=transaction)',
+  'bare-pgb': 'bare through PgBouncer (unnamed statements)',
 };
 
 export class ServerProcess {
@@ -140,6 +142,8 @@ export interface HttpTarget {
   readonly server: ServerProcess;
   readonly requests: autocannon.Request[];
   readonly pgApplications: readonly string[];
+  /** The side it is compared with (default bare). */
+  readonly baseline?: Side;
 }
 
 export interface HttpRound {
@@ -197,8 +201,9 @@ export interface HttpResult {
   readonly settings: HttpSettings;
   readonly rounds: HttpRound[];
   readonly sides: Partial<Record<Side, HttpSideSummary>>;
-  /** Every side but bare, against bare. */
+  /** Every side but the baselines, against its baseline (bare, or bare-pgb through PgBouncer). */
   readonly vsBare: Partial<Record<Side, SideVsBare>>;
+  readonly baselineOf: Partial<Record<Side, Side>>;
 }
 
 /** Fails loudly: the benchmark measures successful responses only. */
@@ -286,17 +291,21 @@ export async function runHttpPair(targets: readonly HttpTarget[], settings: Http
       errors: rs.reduce((s, r) => s + r.errors + r.timeouts, 0),
     };
   };
-  const bare = summary('bare');
   const sides: Partial<Record<Side, HttpSideSummary>> = {};
   const vsBare: Partial<Record<Side, SideVsBare>> = {};
+  const baselineOf: Partial<Record<Side, Side>> = {};
+  const baselines = new Set(targets.map((t) => t.baseline ?? 'bare'));
   for (const t of targets) {
     const s = sides[t.side] = summary(t.side);
-    if (t.side === 'bare') continue;
+    if (baselines.has(t.side)) continue;
+    const base = t.baseline ?? 'bare';
+    const bare = summary(base);
+    baselineOf[t.side] = base;
     vsBare[t.side] = {
       throughputRatio: round(ratio(s.medianRps, bare.medianRps), 3),
       perRoundRatios: Array.from({ length: settings.rounds }, (_, i) => {
         const a = rounds.find((r) => r.side === t.side && r.round === i + 1)!;
-        const b = rounds.find((r) => r.side === 'bare' && r.round === i + 1)!;
+        const b = rounds.find((r) => r.side === base && r.round === i + 1)!;
         return round(ratio(a.rps, b.rps), 3);
       }),
       serverCpuRatio: round(ratio(s.medianServerCpuUsPerReq, bare.medianServerCpuUsPerReq), 2),
@@ -304,7 +313,7 @@ export async function runHttpPair(targets: readonly HttpTarget[], settings: Http
         ? round(ratio(s.medianPgCpuUsPerReq, bare.medianPgCpuUsPerReq), 2) : undefined,
     };
   }
-  return { settings, rounds, sides, vsBare };
+  return { settings, rounds, sides, vsBare, baselineOf };
 }
 
 // The what-if server uses the same names: both tenantry servers' backends are counted, the idle

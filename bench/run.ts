@@ -16,7 +16,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Tenantry } from '../src/index.js';
-import { createPool } from '../src/data/driver/index.js';
+import { createPool, withEndpoint } from '../src/data/driver/index.js';
+import { pgBouncerBinary, startPgBouncer } from '../scripts/pgbouncer.js';
 import { JWT_SECRET, ROLE_PASSWORD, cleanupOnExit, clockTicks, machine, migrationsDir, projectRoot } from './common.js';
 import { demoTenants, openBenchDatabase, seedBench, serverVersion, ticketIds } from './database.js';
 import { driverModes, runDriverPair, type DriverPhase, type DriverResult } from './driver.js';
@@ -118,11 +119,23 @@ async function main(): Promise<number> {
   let http: HttpResult | undefined;
   if (only !== 'driver') {
     const serverEnv = { BENCH_DB_URL: db.url, BENCH_POOL: String(settings.http.pool) };
-    log('http: starting the three server processes');
-    const [tServer, rServer, bServer] = await Promise.all([
+    // PgBouncer in transaction mode in front of the same server: the tenantry-pgb/bare-pgb pair.
+    const bouncer = pgBouncerBinary() && process.env.BENCH_PGBOUNCER !== '0'
+      ? await startPgBouncer({ upstreamUrl: db.url, poolSize: settings.http.pool, users: {
+        tenantry_app: ROLE_PASSWORD, tenantry_platform: ROLE_PASSWORD,
+        [decodeURIComponent(new URL(db.url).username)]: decodeURIComponent(new URL(db.url).password),
+      } })
+      : undefined;
+    if (bouncer) onCleanup(() => bouncer.stop());
+    else log('http: no PgBouncer (not installed, or BENCH_PGBOUNCER=0): the pair through it is skipped');
+    log(`http: starting the ${bouncer ? 'five' : 'three'} server processes`);
+    const [tServer, rServer, bServer, tpServer, bpServer] = await Promise.all([
       ServerProcess.start('tenantry', 'bench/server-tenantry.ts', serverEnv, onCleanup),
       ServerProcess.start('bare-rls', 'bench/server-bare.ts', { ...serverEnv, BENCH_BARE_MODE: 'rls' }, onCleanup),
       ServerProcess.start('bare', 'bench/server-bare.ts', { ...serverEnv, BENCH_BARE_MODE: 'plain' }, onCleanup),
+      bouncer && ServerProcess.start('tenantry-pgb', 'bench/server-tenantry.ts', { ...serverEnv, BENCH_RUNTIME_URL: bouncer.url }, onCleanup),
+      bouncer && ServerProcess.start('bare-pgb', 'bench/server-bare.ts',
+        { ...serverEnv, BENCH_DB_URL: withEndpoint(db.url, bouncer.url), BENCH_BARE_MODE: 'plain', BENCH_BARE_PREPARE: '0' }, onCleanup),
     ]);
     const owner = tenant0.users.find((u) => u.role === 'owner')!;
     const token = await login(tServer.port, tenant0.slug, owner.email, owner.password);
@@ -151,8 +164,15 @@ async function main(): Promise<number> {
       { side: 'bare', server: bServer, pgApplications: barePgApplications,
         requests: ids.map((id) => ({ method: 'GET', path: `/tickets/${id}`, headers: bHeaders })) },
     ];
+    if (tpServer && bpServer) {
+      targets.push(
+        { side: 'tenantry-pgb', server: tpServer, pgApplications: tenantryPgApplications, requests: tenantryRequests, baseline: 'bare-pgb' },
+        { side: 'bare-pgb', server: bpServer, pgApplications: barePgApplications, baseline: 'bare-pgb',
+          requests: ids.map((id) => ({ method: 'GET', path: `/tickets/${id}`, headers: bHeaders })) },
+      );
+    }
     http = await runHttpPair(targets, settings.http, pgCpu, log);
-    await Promise.all([tServer.stop(), rServer.stop(), bServer.stop()]);
+    await Promise.all([tServer.stop(), rServer.stop(), bServer.stop(), tpServer?.stop(), bpServer?.stop()]);
   }
 
   const result = {
@@ -210,8 +230,8 @@ function report(r: Report): string {
     out.push(table(['side', 'req/s (median)', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'PG CPU µs/req', 'requests', 'non-2xx+errors'],
       (Object.values(h.sides) as HttpSideSummary[]).map(row)));
     for (const [side, v] of Object.entries(h.vsBare) as [Side, NonNullable<HttpResult['vsBare'][Side]>][]) {
-      const label = side === 'tenantry' ? 'tenantry/bare' : `${side}/bare`;
-      out.push(`throughput ratio ${label}: ${v.throughputRatio.toFixed(3)}${side === 'tenantry' ? ` (target >= ${HTTP_TARGET})` : ''}; ` +
+      const label = `${side}/${h.baselineOf[side] ?? 'bare'}`;
+      out.push(`throughput ratio ${label}: ${v.throughputRatio.toFixed(3)}${side === 'tenantry' || side === 'tenantry-pgb' ? ` (target >= ${HTTP_TARGET})` : ''}; ` +
         `per round ${v.perRoundRatios.map((x) => x.toFixed(3)).join(', ')}; CPU per request: server ${v.serverCpuRatio.toFixed(2)}×` +
         (v.pgCpuRatio === undefined ? '' : `, PostgreSQL ${v.pgCpuRatio.toFixed(2)}×`));
     }

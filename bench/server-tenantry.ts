@@ -13,6 +13,8 @@ const tenantry = await Tenantry.start({
   jwt: { secret: JWT_SECRET, issuer: 'tenantry', audience: 'tenantry-api', ttlSeconds: 3600 },
   rolePasswords: { app: ROLE_PASSWORD, platform: ROLE_PASSWORD },
   poolMax: Number(envOf('BENCH_POOL')),
+  // Through PgBouncer (side tenantry-pgb): runtime connections to the pooler, transaction mode.
+  ...(process.env.BENCH_RUNTIME_URL ? { runtimeUrl: process.env.BENCH_RUNTIME_URL, pooler: 'transaction' as const } : {}),
 });
 const app = await buildServer({ tenantry, adminToken: ADMIN_TOKEN });
 const ipc = serveIpc(async () => {
