@@ -61,9 +61,13 @@ export type UpdateTicketBody = Static<typeof UpdateTicketBody>;
 export const CreateCommentBody = Type.Object({ body: Type.String({ minLength: 1, maxLength: 20_000 }) }, strict);
 export type CreateCommentBody = Static<typeof CreateCommentBody>;
 
+export const ApiKeyScope = Type.Union([Type.Literal('read'), Type.Literal('write')]);
+
 export const CreateApiKeyBody = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 100 }),
   role: Type.Optional(Type.Union([Type.Literal('admin'), Type.Literal('agent')])),
+  /** What the key may do; default both (what every key could do before scopes existed). */
+  scopes: Type.Optional(Type.Array(ApiKeyScope, { minItems: 1, maxItems: 2, uniqueItems: true })),
 }, strict);
 export type CreateApiKeyBody = Static<typeof CreateApiKeyBody>;
 

@@ -1,9 +1,17 @@
 /**
- * The error catalog: every error tenantry or the reference app can answer with.
- * One place lists code, HTTP status and title; problem+json responses carry the code.
- * docs/errors.md documents each code and test/errors.test.ts checks that the two agree.
+ * The error catalog: every error tenantry can answer with, plus the codes an application
+ * registers for itself (registerErrors). One place lists code, HTTP status and title;
+ * problem+json responses carry the code. docs/errors.md documents each code (the toolkit's and the
+ * reference app's) and test/errors.test.ts checks that the docs and the catalog agree.
  */
-export const errorCatalog = {
+
+/** What a code answers: its HTTP status and a fixed, human-readable title. */
+export interface ErrorDefinition {
+  readonly status: number;
+  readonly title: string;
+}
+
+const toolkitErrors = {
   validation_failed: { status: 400, title: 'The request is not valid' },
   malformed_json: { status: 400, title: 'The request body is not valid JSON' },
   bad_request: { status: 400, title: 'The request is not valid HTTP' },
@@ -14,18 +22,17 @@ export const errorCatalog = {
   authentication_required: { status: 401, title: 'Authentication is required' },
   invalid_token: { status: 401, title: 'The bearer token is not valid' },
   invalid_api_key: { status: 401, title: 'The API key is not valid' },
-  invalid_credentials: { status: 401, title: 'The email or password is wrong' },
   admin_token_invalid: { status: 401, title: 'The platform admin token is missing or wrong' },
   tenant_mismatch: { status: 403, title: 'The credential belongs to another tenant' },
   tenant_suspended: { status: 403, title: 'The tenant is suspended' },
   insufficient_role: { status: 403, title: 'Your role does not allow this action' },
+  insufficient_scope: { status: 403, title: 'The scopes of this credential do not allow this action' },
   not_found: { status: 404, title: 'The resource does not exist' },
   tenant_not_found: { status: 404, title: 'The tenant does not exist' },
   route_not_found: { status: 404, title: 'No such route' },
   method_not_allowed: { status: 405, title: 'The method is not allowed on this route' },
   request_timeout: { status: 408, title: 'The request did not arrive in time' },
   conflict: { status: 409, title: 'The request conflicts with the current state' },
-  email_taken: { status: 409, title: 'A user with this email already exists in the tenant' },
   tenant_slug_taken: { status: 409, title: 'A tenant with this slug already exists' },
   payload_too_large: { status: 413, title: 'The request body is too large' },
   uri_too_long: { status: 414, title: 'The request URI is too long' },
@@ -40,9 +47,53 @@ export const errorCatalog = {
   database_unavailable: { status: 503, title: 'The tenant database is unavailable' },
   database_busy: { status: 503, title: 'Every database connection of this shard is in use; retry shortly' },
   query_timeout: { status: 503, title: 'A database statement ran past its time limit and was cancelled' },
-} as const satisfies Record<string, { status: number; title: string }>;
+} as const satisfies Record<string, ErrorDefinition>;
 
-export type ErrorCode = keyof typeof errorCatalog;
+/** A code of the toolkit itself. */
+export type ToolkitErrorCode = keyof typeof toolkitErrors;
+
+/**
+ * The codes an application registers with registerErrors(). To have them type-checked wherever
+ * an ErrorCode is expected, the application declares them here too (module augmentation):
+ *
+ *     declare module 'tenantry' { interface RegisteredErrorCodes { email_taken: true } }
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface RegisteredErrorCodes {}
+
+/** Any code the catalog answers with: the toolkit's and the application's. */
+export type ErrorCode = ToolkitErrorCode | (keyof RegisteredErrorCodes & string);
+
+const entries: Record<string, ErrorDefinition> = Object.create(null) as Record<string, ErrorDefinition>;
+for (const [code, def] of Object.entries(toolkitErrors)) entries[code] = Object.freeze({ ...def });
+
+/** Every code, the toolkit's and those registered since, with its status and title (read-only). */
+export const errorCatalog: Readonly<Record<ErrorCode, ErrorDefinition>> = entries as Record<ErrorCode, ErrorDefinition>;
+
+/** The toolkit's own codes (what an application cannot redefine). */
+export const toolkitErrorCodes: readonly ToolkitErrorCode[] = Object.freeze(Object.keys(toolkitErrors) as ToolkitErrorCode[]);
+
+const CODE = /^[a-z][a-z0-9_]{1,63}$/;
+
+/**
+ * Adds an application's codes to the catalog, so that `new TenantryError(code)` and the HTTP layer
+ * answer them like the toolkit's own. Registering the same code again with the same status and
+ * title does nothing; a different definition, a toolkit code, a malformed code or a status outside
+ * 400–599 throws (a programming error, found at start-up).
+ */
+export function registerErrors(defs: Readonly<Record<string, ErrorDefinition>>): void {
+  for (const [code, def] of Object.entries(defs)) {
+    if (!CODE.test(code)) throw new TypeError(`error code "${code}" must be snake_case (a-z, 0-9, _), 2 to 64 characters`);
+    if (!Number.isInteger(def.status) || def.status < 400 || def.status > 599) throw new TypeError(`error code ${code}: status ${def.status} is not a 4xx or 5xx`);
+    if (!def.title) throw new TypeError(`error code ${code} needs a title`);
+    const known = entries[code];
+    if (known) {
+      if (known.status === def.status && known.title === def.title) continue;
+      throw new TypeError(`error code ${code} is already defined (${known.status} "${known.title}")`);
+    }
+    entries[code] = Object.freeze({ status: def.status, title: def.title });
+  }
+}
 
 /** A failure with a stable code from the catalog; the HTTP layer maps it to problem+json. */
 export class TenantryError extends Error {
@@ -51,10 +102,13 @@ export class TenantryError extends Error {
   readonly details: Record<string, unknown> | undefined;
 
   constructor(code: ErrorCode, detail?: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
-    super(detail ?? errorCatalog[code].title, options);
+    const def = entries[code];
+    // An unregistered code is a programming error: fail loudly rather than answer an unknown code.
+    if (!def) throw new TypeError(`error code "${code}" is not registered (see registerErrors)`);
+    super(detail ?? def.title, options);
     this.name = 'TenantryError';
     this.code = code;
-    this.status = errorCatalog[code].status;
+    this.status = def.status;
     this.details = details;
   }
 }

@@ -5,10 +5,16 @@ export {
   requireTenantScope, requirePlatformScope, type Principal, type TenantScope, type PlatformScope,
 } from './context/tenant-context.js';
 export {
-  errorCatalog, TenantryError, TenantContextMissingError, CatalogUnavailableError, isTenantryError, type ErrorCode,
+  errorCatalog, registerErrors, TenantryError, TenantContextMissingError, CatalogUnavailableError, isTenantryError,
+  type ErrorCode, type ErrorDefinition, type RegisteredErrorCodes,
 } from './errors.js';
-export type { Tenant, TenantStatus, Isolation, ApiKeyRecord } from './catalog/types.js';
-export { CatalogStore } from './catalog/catalog-store.js';
+export { registerRoles, isRole, type Role, type RegisteredRoles } from './auth/roles.js';
+export type { Tenant, TenantStatus, Isolation } from './catalog/types.js';
+export { TenantCatalog } from './catalog/tenant-catalog.js';
+export { ApiKeys, apiKeyScopes, type ApiKeyRecord, type ApiKeyScope } from './auth/api-keys.js';
+export { Credentials, type Authenticated, type IssuedToken } from './auth/credentials.js';
+export { CredentialRevocations } from './auth/revocations.js';
+export { AuditLog, type AuditEntry, type AuditEntryInput } from './audit-log/audit-log.js';
 export { checkSlug, reservedSlugs, SLUG_PATTERN } from './catalog/slug.js';
 export { DataPlane, type TenantTransaction } from './data/data-plane.js';
 export type { Placement, Lease, SessionScope } from './data/placement.js';
@@ -18,7 +24,7 @@ export { SchemaPlacement } from './data/schema/schema-placement.js';
 export { DatabasePlacement, type DatabasePlacementOptions } from './data/database/database-placement.js';
 export { tenantSchema, tenantRole, tenantDatabase, isUuid, UUID_PATTERN } from './core/tenant-ids.js';
 export { roles, schemas } from './data/bootstrap.js';
-export { TokenService, type TokenClaims, type TokenOptions } from './auth/token-service.js';
+export { TokenService, CLOCK_SKEW_SECONDS, type TokenClaims, type TokenOptions } from './auth/token-service.js';
 export { hashPassword, verifyPassword } from './auth/password.js';
 export { resolveTenant, type Resolution } from './resolve/resolve-tenant.js';
 export type { TenantStrategy, TenantClaim, ResolutionRequest } from './resolve/strategy.js';

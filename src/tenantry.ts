@@ -1,9 +1,14 @@
 import { fileURLToPath } from 'node:url';
+import { ApiKeys } from './auth/api-keys.js';
+import { Credentials } from './auth/credentials.js';
+import { CredentialRevocations } from './auth/revocations.js';
 import { TokenService } from './auth/token-service.js';
-import { CatalogStore } from './catalog/catalog-store.js';
+import { AuditLog } from './audit-log/audit-log.js';
+import { followCatalogChannel } from './catalog/catalog-channel.js';
+import { TenantCatalog } from './catalog/tenant-catalog.js';
 import type { Tenant } from './catalog/types.js';
 import { loadOptions, type ResolverName, type TenantryOptions, type TenantryOptionsInput } from './config/options.js';
-import { onPlatformScope, requireTenantScope } from './context/tenant-context.js';
+import { onPlatformScope } from './context/tenant-context.js';
 import { bootstrapDatabase, preparedDatabase, roles, schemas, type RolePasswords } from './data/bootstrap.js';
 import { DataPlane } from './data/data-plane.js';
 import { PooledPlacement } from './data/pooled/pooled-placement.js';
@@ -63,24 +68,35 @@ export { planIsolation, type CreateTenantOptions } from './lifecycle/tenant-life
  */
 export class Tenantry {
   readonly options: TenantryOptions;
-  readonly catalog: CatalogStore;
+  /** Tenants and their domains (cached; kept true by the catalog's change events). */
+  readonly catalog: TenantCatalog;
   readonly db: DataPlane;
   readonly tokens: TokenService;
+  /** Logins and revocations of tenant users' credentials, race-free (see src/auth/revocations.ts). */
+  readonly credentials: Credentials;
+  readonly revocations: CredentialRevocations;
+  /** The current tenant's API keys. */
+  readonly apiKeys: ApiKeys;
+  /** The platform's audit log. */
+  readonly auditLog: AuditLog;
   readonly strategies: readonly TenantStrategy[];
   readonly #admin: Sql;
   readonly #platformPool: Sql;
   readonly #unsubscribe: () => void;
   /** Tenant lifecycle: create, suspend, resume. */
   readonly tenants: TenantLifecycle;
-  /** Stops following catalog change notifications (see CatalogStore.follow). */
+  /** Stops following catalog change notifications (see followCatalogChannel). */
   #unfollow: () => Promise<void> = async () => {};
 
   private constructor(options: TenantryOptions, passwords: RolePasswords, admin: Sql, platformPool: Sql, appPool: Sql) {
     this.options = options;
     this.#admin = admin;
     this.#platformPool = platformPool;
+    this.catalog = new TenantCatalog(platformPool, options.catalogCache, options.catalogTimeoutMs);
     // Revocations matter while a token they revoke could still be valid.
-    this.catalog = new CatalogStore(platformPool, options.catalogCache, options.catalogTimeoutMs, options.jwt.ttlSeconds + 60);
+    this.revocations = new CredentialRevocations(platformPool, options.catalogTimeoutMs, options.jwt.ttlSeconds + 60);
+    this.apiKeys = new ApiKeys(platformPool, { timeoutMs: options.catalogTimeoutMs });
+    this.auditLog = new AuditLog(platformPool, options.catalogTimeoutMs);
     let files: Promise<readonly MigrationFile[]> | undefined;
     const migrations = () => (files ??= loadMigrations(options.migrationsDir));
     const db = options.tenantDatabases;
@@ -98,19 +114,20 @@ export class Tenantry {
         idleSeconds: db.idleSeconds,
       }),
     ], { statementTimeoutMs: options.statementTimeoutMs });
-    this.tenants = new TenantLifecycle(this.catalog, this.db, options.databaseUrl);
+    this.tenants = new TenantLifecycle(this.catalog, this.auditLog, this.db, options.databaseUrl);
     this.tokens = new TokenService(options.jwt);
+    this.credentials = new Credentials(this.tokens, this.revocations);
     const make: Record<ResolverName, () => TenantStrategy> = {
       subdomain: () => new SubdomainStrategy(this.catalog, options.baseDomain),
       domain: () => new CustomDomainStrategy(this.catalog, options.baseDomain),
       header: () => new HeaderStrategy(this.catalog),
-      jwt: () => new JwtStrategy(this.catalog, this.tokens),
-      apikey: () => new ApiKeyStrategy(this.catalog),
+      jwt: () => new JwtStrategy(this.catalog, this.tokens, this.revocations),
+      apikey: () => new ApiKeyStrategy(this.catalog, this.apiKeys),
     };
     this.strategies = Object.freeze(options.resolvers.map((r) => make[r]()));
     // Every entry into the platform scope lands in the audit log.
     this.#unsubscribe = onPlatformScope((e) => {
-      this.catalog.audit({ actor: e.actor, action: 'platform_scope', detail: { reason: e.reason } }).catch(() => {});
+      this.auditLog.append({ actor: e.actor, action: 'platform_scope', detail: { reason: e.reason } }).catch(() => {});
     });
   }
 
@@ -142,16 +159,25 @@ export class Tenantry {
     const appPool = createPool(runtimeUrl(options, roles.app, passwords.app),
       { max: options.poolMax, applicationName: 'tenantry-app', prepare });
     const tenantry = new Tenantry(options, passwords, admin, platformPool, appPool);
-    await tenantry.catalog.loadRevocations();
+    await tenantry.revocations.load();
     // LISTEN needs a session of its own: always on the direct connection, never through a pooler.
     const direct = createPool(withCredentials(options.databaseUrl, roles.platform, passwords.platform), { max: 1, applicationName: 'tenantry-catalog' });
-    const unfollow = options.catalogListen ? await tenantry.catalog.follow(direct).catch(() => undefined) : undefined;
+    const { catalog, revocations } = tenantry;
+    const reload = () => { void revocations.load().catch(() => {}); };
+    const unfollow = options.catalogListen
+      ? await followCatalogChannel(direct, {
+        tenantChanged: (id) => catalog.invalidate({ id }),
+        somethingChanged: () => catalog.clear(),
+        revocationsChanged: reload,
+        resync: () => { catalog.clear(); reload(); },
+      }).catch(() => undefined)
+      : undefined;
     if (unfollow) {
       tenantry.#unfollow = unfollow;
     } else {
       // No LISTEN (turned off, or it failed): the cache TTL bounds how long another process's
       // change goes unseen, and revocations are reloaded every few seconds.
-      const timer = setInterval(() => { void tenantry.catalog.loadRevocations().catch(() => {}); }, REVOCATION_POLL_MS);
+      const timer = setInterval(reload, REVOCATION_POLL_MS);
       timer.unref();
       tenantry.#unfollow = async () => clearInterval(timer);
     }
@@ -172,13 +198,14 @@ export class Tenantry {
   }
 
   /**
-   * Revokes every token of `subject` in the current tenant issued up to now: call it when a user is
-   * deleted, or their role or password changes. Each process refuses them from the moment it hears
-   * of it (at once with LISTEN/NOTIFY). Needs the tenant scope.
+   * Revokes every token of `subject` in the current tenant minted from a reading of their row made
+   * before now — and, with `apiKeys`, the API keys they created: call it when a user is deleted, or
+   * their role or password changes, after locking their row and before writing it (see
+   * Credentials.revoke). Each process refuses them from the moment it hears of it (at once with
+   * LISTEN/NOTIFY). Needs the tenant scope.
    */
-  async revokeTokens(subject: string): Promise<void> {
-    const { tenant } = requireTenantScope('revokeTokens()');
-    await this.catalog.revokeTokens(tenant.id, subject);
+  revokeTokens(subject: string, opts: { apiKeys?: boolean } = {}): Promise<void> {
+    return this.credentials.revoke(subject, opts);
   }
 
   /** Suspends or resumes a tenant (see TenantLifecycle.setStatus). Requires the platform scope. */
@@ -223,6 +250,7 @@ export class Tenantry {
   async close(): Promise<void> {
     this.#unsubscribe();
     await this.#unfollow().catch(() => {});
+    await this.apiKeys.close().catch(() => {});
     await Promise.all([this.db.close(), this.#platformPool.end(), this.#admin.end(), this.tenants.close()]);
   }
 }

@@ -1,16 +1,34 @@
 import type { FastifyInstance } from 'fastify';
 import { v7 as uuidv7 } from 'uuid';
-import { TenantryError, currentTenant, hashPassword, type Tenantry } from '../../src/index.js';
+import { TenantryError, currentTenant, hashPassword, type TenantTransaction, type Tenantry } from '../../src/index.js';
 import { principalOf, requireRole } from '../../src/http/index.js';
+import '../errors.js';
+import { canManageApiKeys, userManagers, type Role } from '../roles.js';
 import { decodeCursor, page } from '../pagination.js';
 import { CreateUserBody, IdParams, PageQuery, UpdateUserBody } from '../schemas.js';
 
 const columns = 'id, email, name, role, created_at, updated_at';
-type UserRow = { id: string; email: string; name: string; role: 'owner' | 'admin' | 'agent' };
+type UserRow = { id: string; email: string; name: string; role: Role };
 
 function uniqueEmail(err: unknown): never {
   if ((err as { code?: string }).code === '23505') throw new TenantryError('email_taken');
   throw err;
+}
+
+/**
+ * Locks the user `id` and every owner of the tenant, FOR UPDATE, in id order, and returns the
+ * target (undefined if there is none) and how many owners there are.
+ *
+ * Every change that could take an owner away runs this first, so two of them never both see
+ * "another owner is left": the second waits for the first, and then re-reads the rows it locks
+ * (READ COMMITTED re-checks `role = 'owner'` on the version the first committed), counting one
+ * owner fewer. One statement, rows locked in one order (id): two such changes cannot deadlock.
+ * Locking the target's row also orders the change after any login reading it (FOR SHARE) and
+ * before any that reads it next — what makes revoking its tokens race-free.
+ */
+async function lockTargetAndOwners(tx: TenantTransaction, id: string): Promise<{ target: UserRow | undefined; owners: number }> {
+  const rows = await tx.query<UserRow>(`select ${columns} from users where id = $1 or role = 'owner' order by id for update`, [id]);
+  return { target: rows.find((r) => r.id === id), owners: rows.filter((r) => r.role === 'owner').length };
 }
 
 export async function userRoutes(app: FastifyInstance, { tenantry }: { tenantry: Tenantry }): Promise<void> {
@@ -20,7 +38,7 @@ export async function userRoutes(app: FastifyInstance, { tenantry }: { tenantry:
     const principal = principalOf(request);
     const t = currentTenant();
     const tenant = { id: t.id, slug: t.slug, name: t.name, plan: t.plan, isolation: t.isolation };
-    if (principal.kind === 'api_key') return { api_key: { id: principal.id, role: principal.role }, tenant };
+    if (principal.kind === 'api_key') return { api_key: { id: principal.id, role: principal.role, scopes: principal.scopes }, tenant };
     const [user] = await db.query(`select ${columns} from users where id = $1`, [principal.id]);
     if (!user) throw new TenantryError('invalid_token', 'the user of this token no longer exists');
     return { user, tenant };
@@ -35,7 +53,7 @@ export async function userRoutes(app: FastifyInstance, { tenantry }: { tenantry:
   });
 
   app.post<{ Body: CreateUserBody }>('/users', { schema: { body: CreateUserBody } }, async (request, reply) => {
-    const me = requireRole(request, 'owner', 'admin');
+    const me = requireRole(request, ...userManagers);
     if (request.body.role === 'owner' && me.role !== 'owner') throw new TenantryError('insufficient_role', 'only an owner can create owners');
     const passwordHash = await hashPassword(request.body.password);
     const [user] = await db.query(
@@ -51,36 +69,43 @@ export async function userRoutes(app: FastifyInstance, { tenantry }: { tenantry:
   });
 
   app.patch<{ Params: IdParams; Body: UpdateUserBody }>('/users/:id', { schema: { params: IdParams, body: UpdateUserBody } }, async (request) => {
-    const me = requireRole(request, 'owner', 'admin');
+    const me = requireRole(request, ...userManagers);
     const { name, role, password } = request.body;
     const passwordHash = password ? await hashPassword(password) : null;
     return db.transaction(async (tx) => {
-      const [target] = await tx.query<UserRow>(`select ${columns} from users where id = $1 for update`, [request.params.id]);
+      const { target, owners } = await lockTargetAndOwners(tx, request.params.id);
       if (!target) throw new TenantryError('not_found');
       if (me.role !== 'owner' && (target.role === 'owner' || role === 'owner')) {
         throw new TenantryError('insufficient_role', 'only an owner can change owners');
       }
+      const roleChanges = role !== undefined && role !== target.role;
+      if (roleChanges && target.role === 'owner' && owners <= 1) throw new TenantryError('last_owner', 'the tenant\'s only owner cannot be demoted');
       // Tokens carry the role: a changed role or password ends the user's sessions (they log in
-      // again). Revoked before the write, so that a crash in between fails closed.
-      if (passwordHash !== null || (role !== undefined && role !== target.role)) await tenantry.revokeTokens(request.params.id);
+      // again); losing the right to create API keys ends the keys they created. Revoked with the
+      // row locked and before the write (see src/auth/revocations.ts), so that a login racing this
+      // change cannot keep the old rights, and a crash in between fails closed.
+      if (passwordHash !== null || roleChanges) {
+        await tenantry.revokeTokens(target.id, { apiKeys: roleChanges && canManageApiKeys(target.role) && !canManageApiKeys(role!) });
+      }
       const [user] = await tx.query(
         `update users set name = coalesce($2, name), role = coalesce($3, role),
            password_hash = coalesce($4, password_hash), updated_at = now()
          where id = $1 returning ${columns}`,
-        [request.params.id, name ?? null, role ?? null, passwordHash]);
+        [target.id, name ?? null, role ?? null, passwordHash]);
       return user;
     });
   });
 
   app.delete<{ Params: IdParams }>('/users/:id', { schema: { params: IdParams } }, async (request, reply) => {
-    const me = requireRole(request, 'owner', 'admin');
+    const me = requireRole(request, ...userManagers);
     if (me.kind === 'user' && me.id === request.params.id) throw new TenantryError('conflict', 'you cannot delete yourself');
     await db.transaction(async (tx) => {
-      const [target] = await tx.query<UserRow>('select id, role from users where id = $1 for update', [request.params.id]);
+      const { target, owners } = await lockTargetAndOwners(tx, request.params.id);
       if (!target) throw new TenantryError('not_found');
       if (target.role === 'owner' && me.role !== 'owner') throw new TenantryError('insufficient_role', 'only an owner can delete owners');
-      await tenantry.revokeTokens(request.params.id);
-      await tx.query('delete from users where id = $1', [request.params.id]);
+      if (target.role === 'owner' && owners <= 1) throw new TenantryError('last_owner', 'the tenant\'s only owner cannot be deleted');
+      await tenantry.revokeTokens(target.id, { apiKeys: true });
+      await tx.query('delete from users where id = $1', [target.id]);
     });
     return reply.status(204).send();
   });

@@ -2,6 +2,7 @@ import { createPrivateKey, createPublicKey, createSecretKey, randomBytes, type K
 import { LRUCache } from 'lru-cache';
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import { TenantryError } from '../errors.js';
+import { isRole, type Role } from './roles.js';
 import { UUID_PATTERN } from '../core/tenant-ids.js';
 
 export interface TokenOptions {
@@ -22,15 +23,24 @@ export interface TokenClaims {
   readonly sub: string;
   /** The tenant id. */
   readonly tid: string;
-  readonly role: 'owner' | 'admin' | 'agent';
-  /**
-   * Issued at, in seconds since the epoch, with milliseconds (a JWT NumericDate may be
-   * fractional): a revocation must tell a token issued just before it from one issued just after.
-   */
+  /** One of the roles the application registered (registerRoles). */
+  readonly role: Role;
+  /** Issued at, in seconds since the epoch, with milliseconds (a JWT NumericDate may be fractional). */
   readonly iat: number;
+  /**
+   * The credential clock reading taken before the user's row was read (claim `cv`; see
+   * CredentialRevocations): the token is refused once its subject is revoked at a later reading.
+   * Tokens without the claim count as 0.
+   */
+  readonly cv: number;
 }
 
-const ROLES = new Set(['owner', 'admin', 'agent']);
+/**
+ * How far in the future a token's `iat` may lie and still be accepted, seconds: the clock skew
+ * allowed between the process that signed it and the one that checks it (the same allowance as
+ * for `exp`). A token from further ahead was not signed by a process with a sane clock.
+ */
+export const CLOCK_SKEW_SECONDS = 5;
 const UUID = UUID_PATTERN;
 
 function algFor(key: KeyObject): string {
@@ -85,16 +95,27 @@ export class TokenService {
     return this.#opts.ttlSeconds;
   }
 
-  async sign(claims: Omit<TokenClaims, 'iat'>): Promise<string> {
+  /**
+   * Signs a token. `from` (ms since the epoch, default now) is when the credential was read: the
+   * lifetime counts from it, so a token never outlives its credential's reading by more than the
+   * TTL (revocations are forgotten one TTL after they are made; see CredentialRevocations).
+   * Logins go through Credentials.issueToken, which takes the clock reading `cv` first; a token
+   * signed here without one is refused after any revocation of its subject.
+   */
+  async sign(claims: Omit<TokenClaims, 'iat' | 'cv'> & { cv?: number }, from: number = Date.now()): Promise<string> {
     if (!this.#signKey) throw new Error('this token service has no signing key');
-    return new SignJWT({ tid: claims.tid, role: claims.role })
+    if (!isRole(claims.role)) throw new TypeError(`cannot sign a token for role "${claims.role}": not a registered role`);
+    // Without a reading, 0: the token dies at its subject's first revocation, whenever it was signed.
+    const cv = claims.cv ?? 0;
+    if (!Number.isSafeInteger(cv) || cv < 0) throw new TypeError('cv must be a credential clock reading');
+    return new SignJWT({ tid: claims.tid, role: claims.role, cv })
       .setProtectedHeader({ alg: this.#alg, typ: 'JWT' })
       .setSubject(claims.sub)
       .setIssuer(this.#opts.issuer)
       .setAudience(this.#opts.audience)
       .setIssuedAt(Date.now() / 1000)
       .setJti(randomBytes(12).toString('base64url'))
-      .setExpirationTime(`${this.#opts.ttlSeconds}s`)
+      .setExpirationTime(Math.floor(from / 1000) + this.#opts.ttlSeconds)
       .sign(this.#signKey);
   }
 
@@ -108,13 +129,17 @@ export class TokenService {
         issuer: this.#opts.issuer,
         audience: this.#opts.audience,
         requiredClaims: ['exp', 'iat', 'sub'],
-        clockTolerance: 5,
+        clockTolerance: CLOCK_SKEW_SECONDS,
       });
-      const { sub, tid, role, iat } = payload as { sub?: unknown; tid?: unknown; role?: unknown; iat?: unknown };
-      if (typeof sub !== 'string' || typeof tid !== 'string' || !UUID.test(tid) || typeof role !== 'string' || !ROLES.has(role) || typeof iat !== 'number') {
-        throw new TenantryError('invalid_token', 'the token lacks valid sub, tid, role or iat claims');
+      const { sub, tid, role, iat, cv = 0 } = payload as { sub?: unknown; tid?: unknown; role?: unknown; iat?: unknown; cv?: unknown };
+      if (typeof sub !== 'string' || typeof tid !== 'string' || !UUID.test(tid) || !isRole(role) || typeof iat !== 'number'
+        || typeof cv !== 'number' || !Number.isSafeInteger(cv) || cv < 0) {
+        throw new TenantryError('invalid_token', 'the token lacks valid sub, tid, role, iat or cv claims');
       }
-      const claims: TokenClaims = Object.freeze({ sub, tid, role: role as TokenClaims['role'], iat: iat as number });
+      // jose checks iat only against a maximum age: a token "issued" in the future would otherwise
+      // pass, and outlive what its iat claims.
+      if (iat > Date.now() / 1000 + CLOCK_SKEW_SECONDS) throw new TenantryError('invalid_token', 'the token was issued in the future');
+      const claims: TokenClaims = Object.freeze({ sub, tid, role, iat, cv });
       const ttl = (payload.exp! - 5) * 1000 - Date.now();
       if (ttl > 0) this.#verified.set(token, claims, { ttl: Math.min(ttl, 60_000) });
       return claims;

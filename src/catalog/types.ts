@@ -13,14 +13,3 @@ export interface Tenant {
   readonly createdAt: string;
   readonly updatedAt: string;
 }
-
-export interface ApiKeyRecord {
-  readonly id: string;
-  readonly tenantId: string;
-  readonly name: string;
-  readonly prefix: string;
-  readonly role: 'admin' | 'agent';
-  readonly createdAt: string;
-  readonly lastUsedAt: string | null;
-  readonly revokedAt: string | null;
-}

@@ -1,13 +1,20 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { TenantContextMissingError } from '../errors.js';
 import type { Tenant } from '../catalog/types.js';
+import type { Role } from '../auth/roles.js';
+import type { ApiKeyScope } from '../auth/api-keys.js';
 
 /** Who is acting inside a tenant: a user (from a JWT) or an API key. */
 export interface Principal {
   readonly kind: 'user' | 'api_key';
   readonly id: string;
-  readonly role: 'owner' | 'admin' | 'agent';
+  /** One of the application's roles (registerRoles). */
+  readonly role: Role;
   readonly tenantId: string;
+  /** An API key's scopes (what it may do); absent for a user, who may do what the role allows. */
+  readonly scopes?: readonly ApiKeyScope[];
+  /** A user's token's credential clock reading (claim `cv`; see CredentialRevocations). */
+  readonly credentialVersion?: number;
 }
 
 export interface TenantScope {

@@ -1,6 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ApiKeyScope } from '../auth/api-keys.js';
+import type { Role } from '../auth/roles.js';
 import type { Tenant } from '../catalog/types.js';
 import { runWithTenant, type Principal } from '../context/tenant-context.js';
+import { errorCodeOf, events, startTimer } from '../core/events.js';
 import { TenantryError } from '../errors.js';
 import { resolveTenant, type Resolution } from '../resolve/resolve-tenant.js';
 import type { TenantStrategy } from '../resolve/strategy.js';
@@ -18,6 +21,19 @@ declare module 'fastify' {
 
 export interface TenancyPluginOptions {
   readonly strategies: readonly TenantStrategy[];
+  /**
+   * The API key scope a request needs (default: `read` for GET, HEAD and OPTIONS, `write` for every
+   * other method). A key without it is refused with 403 insufficient_scope; users are not limited
+   * by scopes (their role is, in the routes).
+   */
+  readonly scopeOf?: (request: FastifyRequest) => ApiKeyScope;
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** `read` for methods that change nothing, `write` for the others. */
+export function scopeOfMethod(request: FastifyRequest): ApiKeyScope {
+  return SAFE_METHODS.has(request.method) ? 'read' : 'write';
 }
 
 function hostOf(request: FastifyRequest): string {
@@ -34,18 +50,40 @@ function hostOf(request: FastifyRequest): string {
 async function tenancy(app: FastifyInstance, opts: TenancyPluginOptions): Promise<void> {
   app.decorateRequest('tenancy', null);
 
-  app.addHook('onRequest', async (request) => {
+  // Resolution and the checks of the credential; timed and published by the hook below.
+  const admit = async (request: FastifyRequest) => {
     const resolution = await resolveTenant({ host: hostOf(request), headers: request.headers }, opts.strategies);
     if (!resolution) throw new TenantryError('tenant_required', 'name the tenant with its subdomain, the X-Tenant header or a credential');
-    if (!resolution.principal && request.routeOptions.config?.auth !== false) throw new TenantryError('authentication_required');
+    const needsCredential = request.routeOptions.config?.auth !== false;
+    if (!resolution.principal && needsCredential) throw new TenantryError('authentication_required');
+    const scopes = resolution.principal?.scopes;
+    if (scopes && needsCredential) {
+      const needed = (opts.scopeOf ?? scopeOfMethod)(request);
+      if (!scopes.includes(needed)) throw new TenantryError('insufficient_scope', `this API key has scope ${scopes.join(', ')}; ${request.method} needs ${needed}`);
+    }
     request.tenancy = resolution;
     request.log = request.log.child({ tenant_id: resolution.tenant.id, tenant: resolution.tenant.slug });
+  };
+
+  app.addHook('onRequest', async (request) => {
+    const t0 = startTimer(events.requestResolved);
+    if (t0 === 0) return admit(request);
+    try {
+      await admit(request);
+    } catch (err) {
+      publishResolved(request, t0, err);
+      throw err;
+    }
+    publishResolved(request, t0, undefined);
   });
 
   // The context is entered in the last hook before the handler and wraps the rest of the chain:
   // AsyncLocalStorage.run around `done` carries it into the handler and everything it awaits.
   app.addHook('preHandler', (request, reply, done) => {
     const r = request.tenancy!;
+    if (events.requestAdmitted.hasSubscribers) {
+      events.requestAdmitted.publish({ requestId: request.id, tenantId: r.tenant.id, isolation: r.tenant.isolation, principal: r.principal?.kind ?? null });
+    }
     runWithTenant(r.tenant, done, { principal: r.principal, requestId: request.id, signal: clientGone(reply.raw) });
   });
 }
@@ -57,6 +95,21 @@ function clientGone(res: FastifyReply['raw']): AbortSignal {
   const controller = new AbortController();
   res.once('close', () => { if (!res.writableFinished) controller.abort(); });
   return controller.signal;
+}
+
+/** `tenantry:request:resolved` for a request whose resolution began at `t0` (subscribers present then). */
+function publishResolved(request: FastifyRequest, t0: number, error: unknown): void {
+  if (!events.requestResolved.hasSubscribers) return;
+  const r = error === undefined ? request.tenancy : null;
+  events.requestResolved.publish({
+    requestId: request.id,
+    outcome: error === undefined ? 'ok' : errorCodeOf(error),
+    tenantId: r?.tenant.id ?? null,
+    tenantSlug: r?.tenant.slug ?? null,
+    strategies: r?.sources ?? [],
+    principal: r?.principal?.kind ?? null,
+    durationMs: performance.now() - t0,
+  });
 }
 
 (tenancy as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
@@ -77,7 +130,7 @@ export function tenantOf(request: FastifyRequest): Tenant {
 }
 
 /** 403 unless the principal has one of the roles. */
-export function requireRole(request: FastifyRequest, ...roles: Principal['role'][]): Principal {
+export function requireRole(request: FastifyRequest, ...roles: Role[]): Principal {
   const p = principalOf(request);
   if (!roles.includes(p.role)) throw new TenantryError('insufficient_role', `requires role ${roles.join(' or ')}`);
   return p;

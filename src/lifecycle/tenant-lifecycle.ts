@@ -1,4 +1,5 @@
-import type { CatalogStore } from '../catalog/catalog-store.js';
+import type { AuditLog } from '../audit-log/audit-log.js';
+import type { TenantCatalog } from '../catalog/tenant-catalog.js';
 import { checkSlug } from '../catalog/slug.js';
 import type { Isolation, Tenant } from '../catalog/types.js';
 import { requirePlatformScope, runWithTenant } from '../context/tenant-context.js';
@@ -21,8 +22,9 @@ export const planIsolation: Readonly<Record<string, Isolation>> = Object.freeze(
   free: 'pooled', pro: 'pooled', business: 'schema', enterprise: 'database',
 });
 
-/** What the lifecycle needs of the catalog. */
-type TenantRegistry = Pick<CatalogStore, 'create' | 'findBySlug' | 'setStatus' | 'audit'>;
+/** What the lifecycle needs of the catalog and the audit log. */
+type TenantRegistry = Pick<TenantCatalog, 'create' | 'findBySlug' | 'setStatus'>;
+type Audit = Pick<AuditLog, 'append'>;
 
 /**
  * Tenant lifecycle operations — create, suspend, resume — each recorded in the catalog and the
@@ -32,14 +34,16 @@ type TenantRegistry = Pick<CatalogStore, 'create' | 'findBySlug' | 'setStatus' |
  */
 export class TenantLifecycle {
   readonly #catalog: TenantRegistry;
+  readonly #audit: Audit;
   readonly #db: DataPlane;
   /** The direct admin URL: creation locks are session locks, never on a pooled connection. */
   readonly #adminUrl: string;
   /** Connections that hold tenant-creation locks (opened on first use). */
   #locks: Sql | undefined;
 
-  constructor(catalog: TenantRegistry, db: DataPlane, adminUrl: string) {
+  constructor(catalog: TenantRegistry, audit: Audit, db: DataPlane, adminUrl: string) {
     this.#catalog = catalog;
+    this.#audit = audit;
     this.#db = db;
     this.#adminUrl = adminUrl;
   }
@@ -82,7 +86,7 @@ export class TenantLifecycle {
       await placement.provision(created);
       const result = init ? await runWithTenant(created, () => init(created)) : undefined;
       const tenant = (await this.#catalog.setStatus(created.id, 'active'))!;
-      await this.#catalog.audit({ actor: scope.actor, action: 'tenant.created', tenantId: tenant.id, detail: { slug: tenant.slug, isolation, resumed } });
+      await this.#audit.append({ actor: scope.actor, action: 'tenant.created', tenantId: tenant.id, detail: { slug: tenant.slug, isolation, resumed } });
       return { tenant, init: result };
     });
   }
@@ -91,7 +95,7 @@ export class TenantLifecycle {
   async setStatus(id: string, status: 'active' | 'suspended'): Promise<Tenant | null> {
     const scope = requirePlatformScope('setTenantStatus()');
     const tenant = await this.#catalog.setStatus(id, status);
-    if (tenant) await this.#catalog.audit({ actor: scope.actor, action: `tenant.${status === 'active' ? 'resumed' : 'suspended'}`, tenantId: id });
+    if (tenant) await this.#audit.append({ actor: scope.actor, action: `tenant.${status === 'active' ? 'resumed' : 'suspended'}`, tenantId: id });
     return tenant;
   }
 

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import type { CatalogStore } from '../catalog/catalog-store.js';
+import type { TenantCatalog } from '../catalog/tenant-catalog.js';
 import type { ResolutionRequest, TenantClaim, TenantStrategy } from './strategy.js';
 
 /** `support.acme.com` → the tenant that registered that domain. Hosts of the platform are not looked up. */
@@ -7,7 +7,7 @@ export class CustomDomainStrategy implements TenantStrategy {
   readonly name = 'domain';
   readonly #base: string;
 
-  constructor(private readonly catalog: CatalogStore, baseDomain: string) {
+  constructor(private readonly catalog: TenantCatalog, baseDomain: string) {
     this.#base = baseDomain.toLowerCase();
   }
 

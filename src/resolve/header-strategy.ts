@@ -1,11 +1,11 @@
-import type { CatalogStore } from '../catalog/catalog-store.js';
+import type { TenantCatalog } from '../catalog/tenant-catalog.js';
 import { header, type ResolutionRequest, type TenantClaim, type TenantStrategy } from './strategy.js';
 
 /** `X-Tenant: acme` or `X-Tenant: <tenant id>`. */
 export class HeaderStrategy implements TenantStrategy {
   readonly name = 'header';
 
-  constructor(private readonly catalog: CatalogStore, private readonly headerName = 'x-tenant') {}
+  constructor(private readonly catalog: TenantCatalog, private readonly headerName = 'x-tenant') {}
 
   async resolve(req: ResolutionRequest): Promise<TenantClaim | null> {
     const value = header(req, this.headerName)?.trim();

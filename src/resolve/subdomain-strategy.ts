@@ -1,4 +1,4 @@
-import type { CatalogStore } from '../catalog/catalog-store.js';
+import type { TenantCatalog } from '../catalog/tenant-catalog.js';
 import type { ResolutionRequest, TenantClaim, TenantStrategy } from './strategy.js';
 
 /** `acme.example.com` → tenant `acme` when the base domain is `example.com`. */
@@ -6,7 +6,7 @@ export class SubdomainStrategy implements TenantStrategy {
   readonly name = 'subdomain';
   readonly #suffix: string;
 
-  constructor(private readonly catalog: CatalogStore, baseDomain: string) {
+  constructor(private readonly catalog: TenantCatalog, baseDomain: string) {
     this.#suffix = '.' + baseDomain.toLowerCase();
   }
 
