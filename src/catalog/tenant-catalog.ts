@@ -7,6 +7,7 @@ import { sqlState } from '../data/driver/index.js';
 import { UUID_PATTERN_ANY_CASE } from '../core/tenant-ids.js';
 import { catalogCall } from './catalog-call.js';
 import type { Isolation, Tenant, TenantStatus } from './types.js';
+import { events, publishCatalogLookup, startTimer } from '../core/events.js';
 
 export interface CreateTenantInput {
   readonly id?: string;
@@ -76,6 +77,14 @@ export class TenantCatalog {
     return catalogCall(this.#timeoutMs, () => this.#sql.query<T>(text, params));
   }
 
+  /** A catalog read for a lookup, published on tenantry:catalog:lookup when `t0` says someone listens. */
+  #lookup<T>(t0: number, by: 'id' | 'slug' | 'domain', text: string, params: readonly unknown[]): Promise<T[]> {
+    if (t0 === 0) return this.#read<T>(text, params);
+    return this.#read<T>(text, params).then(
+      (rows) => { publishCatalogLookup(t0, by, false, rows.length > 0); return rows; },
+      (err: unknown) => { publishCatalogLookup(t0, by, false, false, err); throw err; });
+  }
+
   #remember(tenant: Tenant): Tenant {
     this.#cache.set(`id:${tenant.id}`, tenant);
     this.#cache.set(`slug:${tenant.slug}`, tenant);
@@ -96,18 +105,20 @@ export class TenantCatalog {
 
   async findById(id: string): Promise<Tenant | null> {
     if (!UUID_PATTERN_ANY_CASE.test(id)) return null;
+    const t0 = startTimer(events.catalogLookup);
     const hit = this.#cache.get(`id:${id.toLowerCase()}`);
-    if (hit) return hit;
-    const rows = await this.#read<TenantRow>(`select ${tenantColumns} from tenantry.tenants where id = $1`, [id]);
+    if (hit) { publishCatalogLookup(t0, 'id', true, true); return hit; }
+    const rows = await this.#lookup<TenantRow>(t0, 'id', `select ${tenantColumns} from tenantry.tenants where id = $1`, [id]);
     return rows[0] ? this.#remember(toTenant(rows[0])) : null;
   }
 
   /** `fresh`: read the catalog even when this process has the tenant cached. */
   async findBySlug(slug: string, opts: { fresh?: boolean } = {}): Promise<Tenant | null> {
     if (slug.length > 63) return null;
+    const t0 = startTimer(events.catalogLookup);
     const hit = opts.fresh ? undefined : this.#cache.get(`slug:${slug}`);
-    if (hit) return hit;
-    const rows = await this.#read<TenantRow>(`select ${tenantColumns} from tenantry.tenants where slug = $1`, [slug]);
+    if (hit) { publishCatalogLookup(t0, 'slug', true, true); return hit; }
+    const rows = await this.#lookup<TenantRow>(t0, 'slug', `select ${tenantColumns} from tenantry.tenants where slug = $1`, [slug]);
     return rows[0] ? this.#remember(toTenant(rows[0])) : null;
   }
 
@@ -118,9 +129,10 @@ export class TenantCatalog {
 
   async findByDomain(domain: string): Promise<Tenant | null> {
     const key = `domain:${domain}`;
+    const t0 = startTimer(events.catalogLookup);
     const hit = this.#cache.get(key);
-    if (hit) return hit;
-    const rows = await this.#read<TenantRow>(
+    if (hit) { publishCatalogLookup(t0, 'domain', true, true); return hit; }
+    const rows = await this.#lookup<TenantRow>(t0, 'domain',
       `select ${columnsOf('t')}
          from tenantry.domains d join tenantry.tenants t on t.id = d.tenant_id where d.domain = $1`, [domain]);
     if (!rows[0]) return null;

@@ -1,5 +1,6 @@
 import type { Isolation, Tenant } from '../catalog/types.js';
 import { requireTenantScope } from '../context/tenant-context.js';
+import { events, publishTransaction, startTimer } from '../core/events.js';
 import { TenantryError } from '../errors.js';
 import { isConnectionError, sqlState, type Row, type SqlConnection } from './driver/index.js';
 import { contextStatement, type Lease, type Placement } from './placement.js';
@@ -34,8 +35,10 @@ export class DataPlane {
     return placement;
   }
 
-  #acquire(tenant: Tenant): Promise<Lease> {
-    return this.placement(tenant.isolation).acquire(tenant);
+  /** A lease for `tenant`; with `t0` (subscribers to tenantry:data:transaction), a failure is published too. */
+  #acquire(tenant: Tenant, t0: number, kind: 'query' | 'transaction'): Promise<Lease> {
+    const lease = this.placement(tenant.isolation).acquire(tenant);
+    return t0 === 0 ? lease : lease.catch((err: unknown) => { publishTransaction(t0, tenant, kind, err); throw err; });
   }
 
   /**
@@ -46,20 +49,23 @@ export class DataPlane {
    */
   async query<T = Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
     const { tenant, signal } = requireTenantScope('query()');
-    const lease = await this.#acquire(tenant);
+    const t0 = startTimer(events.transaction);
+    const lease = await this.#acquire(tenant, t0, 'query');
     const stopWatching = cancelOnAbort(signal, lease.conn);
     let broken = false;
+    let failure: unknown;
     try {
       const [, rows] = await lease.conn.pipeline([contextStatement(tenant.id, lease.scope, this.#statementTimeoutMs), { text, params }]);
       return rows as T[];
     } catch (err) {
       broken = isConnectionError(err);
-      throw mapError(err);
+      throw (failure = mapError(err));
     } finally {
       broken = stopWatching() || broken;
       // A statement that left a transaction open (a bare BEGIN) makes the connection unusable for
       // anyone else: release() discards a connection that is not idle.
       lease.release(broken);
+      publishTransaction(t0, tenant, 'query', failure);
     }
   }
 
@@ -70,7 +76,9 @@ export class DataPlane {
    */
   async transaction<T>(fn: (tx: TenantTransaction) => Promise<T>): Promise<T> {
     const { tenant, signal } = requireTenantScope('transaction()');
-    const lease = await this.#acquire(tenant);
+    const t0 = startTimer(events.transaction);
+    const lease = await this.#acquire(tenant, t0, 'transaction');
+    let failure: unknown;
     const { conn } = lease;
     const stopWatching = cancelOnAbort(signal, conn);
     let begun = false;
@@ -106,11 +114,12 @@ export class DataPlane {
       open = false;
       if (begun && !broken) await conn.query('rollback').catch(() => { broken = true; });
       broken ||= isConnectionError(err);
-      throw mapError(err);
+      throw (failure = mapError(err));
     } finally {
       open = false;
       broken = stopWatching() || broken;
       lease.release(broken);
+      publishTransaction(t0, tenant, 'transaction', failure);
     }
   }
 

@@ -3,6 +3,7 @@ import type { ApiKeyScope } from '../auth/api-keys.js';
 import type { Role } from '../auth/roles.js';
 import type { Tenant } from '../catalog/types.js';
 import { runWithTenant, type Principal } from '../context/tenant-context.js';
+import { errorCodeOf, events, startTimer } from '../core/events.js';
 import { TenantryError } from '../errors.js';
 import { resolveTenant, type Resolution } from '../resolve/resolve-tenant.js';
 import type { TenantStrategy } from '../resolve/strategy.js';
@@ -49,7 +50,8 @@ function hostOf(request: FastifyRequest): string {
 async function tenancy(app: FastifyInstance, opts: TenancyPluginOptions): Promise<void> {
   app.decorateRequest('tenancy', null);
 
-  app.addHook('onRequest', async (request) => {
+  // Resolution and the checks of the credential; timed and published by the hook below.
+  const admit = async (request: FastifyRequest) => {
     const resolution = await resolveTenant({ host: hostOf(request), headers: request.headers }, opts.strategies);
     if (!resolution) throw new TenantryError('tenant_required', 'name the tenant with its subdomain, the X-Tenant header or a credential');
     const needsCredential = request.routeOptions.config?.auth !== false;
@@ -61,12 +63,27 @@ async function tenancy(app: FastifyInstance, opts: TenancyPluginOptions): Promis
     }
     request.tenancy = resolution;
     request.log = request.log.child({ tenant_id: resolution.tenant.id, tenant: resolution.tenant.slug });
+  };
+
+  app.addHook('onRequest', async (request) => {
+    const t0 = startTimer(events.requestResolved);
+    if (t0 === 0) return admit(request);
+    try {
+      await admit(request);
+    } catch (err) {
+      publishResolved(request, t0, err);
+      throw err;
+    }
+    publishResolved(request, t0, undefined);
   });
 
   // The context is entered in the last hook before the handler and wraps the rest of the chain:
   // AsyncLocalStorage.run around `done` carries it into the handler and everything it awaits.
   app.addHook('preHandler', (request, reply, done) => {
     const r = request.tenancy!;
+    if (events.requestAdmitted.hasSubscribers) {
+      events.requestAdmitted.publish({ requestId: request.id, tenantId: r.tenant.id, isolation: r.tenant.isolation, principal: r.principal?.kind ?? null });
+    }
     runWithTenant(r.tenant, done, { principal: r.principal, requestId: request.id, signal: clientGone(reply.raw) });
   });
 }
@@ -78,6 +95,21 @@ function clientGone(res: FastifyReply['raw']): AbortSignal {
   const controller = new AbortController();
   res.once('close', () => { if (!res.writableFinished) controller.abort(); });
   return controller.signal;
+}
+
+/** `tenantry:request:resolved` for a request whose resolution began at `t0` (subscribers present then). */
+function publishResolved(request: FastifyRequest, t0: number, error: unknown): void {
+  if (!events.requestResolved.hasSubscribers) return;
+  const r = error === undefined ? request.tenancy : null;
+  events.requestResolved.publish({
+    requestId: request.id,
+    outcome: error === undefined ? 'ok' : errorCodeOf(error),
+    tenantId: r?.tenant.id ?? null,
+    tenantSlug: r?.tenant.slug ?? null,
+    strategies: r?.sources ?? [],
+    principal: r?.principal?.kind ?? null,
+    durationMs: performance.now() - t0,
+  });
 }
 
 (tenancy as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
