@@ -1,4 +1,4 @@
-import { CliUsageError, runCli, type TenantInit } from '../src/cli/run-cli.js';
+import { CliUsageError, runCli, type TenantInit } from '../src/cli/index.js';
 import { hashPassword } from '../src/index.js';
 import { createOwner } from './owner.js';
 import { migrationsDir } from './paths.js';

@@ -1,4 +1,5 @@
-import { Tenantry, loadOptions, startEmbeddedPostgres } from '../src/index.js';
+import { Tenantry, loadOptions } from '../src/index.js';
+import { startEmbeddedPostgres } from '../src/embedded/embedded-postgres.js';
 import { loadAppConfig } from './config.js';
 import { demoTenants, seedDemoTenants } from './fixtures.js';
 import { buildServer } from './server.js';

@@ -8,7 +8,8 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startEmbeddedPostgres, type Tenantry } from '../src/index.js';
+import { type Tenantry } from '../src/index.js';
+import { startEmbeddedPostgres } from '../src/embedded/embedded-postgres.js';
 import { createPool, withDatabase } from '../src/data/driver/index.js';
 import { demoTenants as placedDemoTenants, seedDemoTenants } from '../app/fixtures.js';
 

@@ -16,7 +16,9 @@
  * writes are counted: with one operation in flight, writes per operation = round trips.
  */
 import net from 'node:net';
-import { contextStatement, roles, runWithTenant, schemas, type Tenant, type Tenantry } from '../src/index.js';
+import { runWithTenant, type Tenant, type Tenantry } from '../src/index.js';
+import { contextStatement } from '../src/data/placement.js';
+import { roles, schemas } from '../src/data/bootstrap.js';
 import { createPool, withCredentials } from '../src/data/driver/index.js';
 import { ROLE_PASSWORD, TICKET_COLUMNS } from './common.js';
 import { median, percentileSorted, round, sortedCopy } from './stats.js';

@@ -6,7 +6,8 @@
  * Environment (set by bench/placements.ts): PLACEMENTS_DB_URL, PLACEMENTS_MIGRATIONS_DIR,
  * PLACEMENTS_JWT_SECRET, PLACEMENTS_ROLE_PASSWORD, PLACEMENTS_POOL_MAX.
  */
-import { Tenantry, type DatabasePlacement } from '../src/index.js';
+import { Tenantry } from '../src/index.js';
+import type { DatabasePlacement } from '../src/data/database/database-placement.js';
 import { buildServer } from '../app/server.js';
 
 export type PlacementsServerMessage =

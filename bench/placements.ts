@@ -47,10 +47,13 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  Tenantry, TokenService, listTargets, loadMigrations, migrateAll, startEmbeddedPostgres, withPlatformScope,
-  tenantDatabase, tenantRole, type Isolation, type MigrationRun,
-} from '../src/index.js';
+import { Tenantry, withPlatformScope, type Isolation, type MigrationRun } from '../src/index.js';
+import { TokenService } from '../src/auth/token-service.js';
+import { listTargets } from '../src/migrate/targets.js';
+import { loadMigrations } from '../src/migrate/migration-files.js';
+import { migrateAll } from '../src/migrate/orchestrator.js';
+import { startEmbeddedPostgres } from '../src/embedded/embedded-postgres.js';
+import { tenantDatabase, tenantRole } from '../src/core/tenant-ids.js';
 import { createPool, ident, withDatabase } from '../src/data/driver/index.js';
 import type { PlacementsOrchestratorMessage, PlacementsServerMessage } from './placements-server.js';
 import { ROLE_PASSWORD, cleanupOnExit, clockTicks, machine } from './common.js';

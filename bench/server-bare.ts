@@ -13,7 +13,8 @@
  */
 import Fastify from 'fastify';
 import { createPool, withCredentials } from '../src/data/driver/index.js';
-import { contextStatement, roles, schemas } from '../src/index.js';
+import { contextStatement } from '../src/data/placement.js';
+import { roles, schemas } from '../src/data/bootstrap.js';
 import { BARE_APPLICATION_NAME, BARE_RLS_APPLICATION_NAME, ROLE_PASSWORD, TICKET_COLUMNS, envOf, serveIpc } from './common.js';
 
 const rls = process.env.BENCH_BARE_MODE === 'rls';

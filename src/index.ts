@@ -1,39 +1,64 @@
-export { Tenantry, planIsolation, migrateCatalog, type CreateTenantOptions } from './tenantry.js';
-export { loadOptions, OptionsError, resolverNames, type ResolverName, type TenantryOptions } from './config/options.js';
+/**
+ * tenantry: the public API. What this module and the subpaths below export is supported; every
+ * other module of the package is internal and may change without notice (tests and benchmarks
+ * import internals by path). See docs/api.md.
+ *
+ * Subpaths (package.json `exports`):
+ * - `tenantry/fastify`: the tenancy plugin, problem+json handlers, validators, server options;
+ * - `tenantry/cli`: the `tenantry` command, for an application's own bin script;
+ * - `tenantry/embedded`: an embedded PostgreSQL for development and tests (loaded only when imported);
+ * - `tenantry/sql`: the driver seam (`createPool`, `Sql`, `SqlConnection`), for placements and tools.
+ */
+
+// The toolkit: start it once per process.
+export { Tenantry, type StartOptions } from './tenantry.js';
+export { planIsolation, type CreateTenantOptions } from './lifecycle/tenant-lifecycle.js';
+
+// Configuration: one table of options (README.md, "Configuration").
+export {
+  loadOptions, OptionsError, resolverNames,
+  type ResolverName, type TenantryOptions, type TenantryOptionsInput,
+} from './config/options.js';
+
+// The tenant context.
 export {
   runWithTenant, currentTenant, currentPrincipal, peekTenant, withPlatformScope, onPlatformScope,
   requireTenantScope, requirePlatformScope, type Principal, type TenantScope, type PlatformScope,
 } from './context/tenant-context.js';
+
+// Errors (docs/errors.md) and the application's own codes and roles.
 export {
   errorCatalog, registerErrors, TenantryError, TenantContextMissingError, CatalogUnavailableError, isTenantryError,
   type ErrorCode, type ErrorDefinition, type RegisteredErrorCodes,
 } from './errors.js';
 export { registerRoles, isRole, type Role, type RegisteredRoles } from './auth/roles.js';
+
+// Tenants and credentials (reached through a started Tenantry: tenantry.catalog, .credentials, .apiKeys, .auditLog).
 export type { Tenant, TenantStatus, Isolation } from './catalog/types.js';
-export { TenantCatalog } from './catalog/tenant-catalog.js';
-export { ApiKeys, apiKeyScopes, type ApiKeyRecord, type ApiKeyScope } from './auth/api-keys.js';
-export { Credentials, type Authenticated, type IssuedToken } from './auth/credentials.js';
-export { CredentialRevocations } from './auth/revocations.js';
-export { AuditLog, type AuditEntry, type AuditEntryInput } from './audit-log/audit-log.js';
+export type { TenantCatalog } from './catalog/tenant-catalog.js';
 export { checkSlug, reservedSlugs, SLUG_PATTERN } from './catalog/slug.js';
-export { DataPlane, type TenantTransaction } from './data/data-plane.js';
-export type { Placement, Lease, SessionScope } from './data/placement.js';
-export { contextStatement } from './data/placement.js';
-export { PooledPlacement } from './data/pooled/pooled-placement.js';
-export { SchemaPlacement } from './data/schema/schema-placement.js';
-export { DatabasePlacement, type DatabasePlacementOptions } from './data/database/database-placement.js';
-export { tenantSchema, tenantRole, tenantDatabase, isUuid, UUID_PATTERN } from './core/tenant-ids.js';
-export { roles, schemas } from './data/bootstrap.js';
-export { TokenService, CLOCK_SKEW_SECONDS, type TokenClaims, type TokenOptions } from './auth/token-service.js';
+export { isUuid, UUID_PATTERN } from './core/tenant-ids.js';
+export { apiKeyScopes, type ApiKeys, type ApiKeyRecord, type ApiKeyScope } from './auth/api-keys.js';
+export type { Credentials, Authenticated, IssuedToken } from './auth/credentials.js';
+export type { TokenClaims, TokenOptions } from './auth/token-service.js';
+export type { AuditLog, AuditEntry, AuditEntryInput } from './audit-log/audit-log.js';
 export { hashPassword, verifyPassword } from './auth/password.js';
-export { resolveTenant, type Resolution } from './resolve/resolve-tenant.js';
+
+// The data plane (tenantry.db) and, for implementers, the placement interface.
+export type { DataPlane, TenantTransaction } from './data/data-plane.js';
+export type { Placement, Lease, SessionScope } from './data/placement.js';
+
+// Tenant resolution, for strategy implementers.
 export type { TenantStrategy, TenantClaim, ResolutionRequest } from './resolve/strategy.js';
-export { applyMigrations, MigrationChecksumError, type TargetResult } from './migrate/apply-migrations.js';
-export { loadMigrations, type MigrationFile } from './migrate/migration-files.js';
-export { startEmbeddedPostgres, attachOrStartEmbedded, type EmbeddedServer } from './embedded/embedded-postgres.js';
-export { migrateAll, type MigrateOptions, type MigrationRun, type TargetRunResult } from './migrate/orchestrator.js';
-export { auditAll, type AuditReport } from './migrate/check.js';
-export { auditTables, auditTablesOf, auditRole, auditRolesOf, auditRoutinesAndViews, auditRoutinesAndViewsOf, schemaShape, schemaShapes, diffShapes, type AuditScope, type RoleScope, type Finding } from './migrate/audit.js';
-export { listTargets, type MigrationTarget } from './migrate/targets.js';
-export { bootstrapDatabase } from './data/bootstrap.js';
-export { createPool, type Sql, type SqlConnection, type Statement, type Queryable } from './data/driver/index.js';
+export type { Resolution } from './resolve/resolve-tenant.js';
+
+// What tenantry.migrateAll() and tenantry.check() return.
+export type { MigrateOptions, MigrationRun, TargetRunResult } from './migrate/orchestrator.js';
+export type { AuditReport } from './migrate/check.js';
+export type { Finding } from './migrate/audit.js';
+
+// Instrumentation (docs/events.md).
+export {
+  channels, subscribe,
+  type ChannelName, type EventMessages, type RequestResolvedEvent, type RequestAdmittedEvent, type TransactionEvent, type CatalogLookupEvent,
+} from './core/events.js';

@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { auditAll, type AuditReport, type Finding, type MigrationTarget } from '../src/index.js';
+import { type AuditReport, type Finding } from '../src/index.js';
+import { auditAll } from '../src/migrate/check.js';
+import type { MigrationTarget } from '../src/migrate/targets.js';
 import { ident, type Sql } from '../src/data/driver/index.js';
 import { createPlatform, runCli, type Platform } from './fixtures/platform.js';
 

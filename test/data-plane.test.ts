@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import {
-  DataPlane, PooledPlacement, TenantContextMissingError, runWithTenant, withPlatformScope, type Tenant,
-} from '../src/index.js';
+import { TenantContextMissingError, runWithTenant, withPlatformScope, type Tenant } from '../src/index.js';
+import { DataPlane } from '../src/data/data-plane.js';
+import { PooledPlacement } from '../src/data/pooled/pooled-placement.js';
 import { createPool, sqlState, type Sql } from '../src/data/driver/index.js';
 import { FlightProxy } from './flight-proxy.js';
 import { pooledDemoTenants, startTestStack, type TestStack } from './helpers.js';

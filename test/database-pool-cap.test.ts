@@ -10,9 +10,10 @@ import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import {
-  DatabasePlacement, isTenantryError, roles, runWithTenant, tenantDatabase, type Tenant,
-} from '../src/index.js';
+import { isTenantryError, runWithTenant, type Tenant } from '../src/index.js';
+import { DatabasePlacement } from '../src/data/database/database-placement.js';
+import { roles } from '../src/data/bootstrap.js';
+import { tenantDatabase } from '../src/core/tenant-ids.js';
 import { createPool, type Sql } from '../src/data/driver/index.js';
 import { serverUrl, startTestStack, type TestStack } from './helpers.js';
 import { Leftovers, mapLimit, rejectsWithCode, seedTenant, type SeededTenant } from './placement-helpers.js';

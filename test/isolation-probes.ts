@@ -9,7 +9,8 @@
  * has) and for reading the system catalogs.
  */
 import { randomUUID } from 'node:crypto';
-import { roles, runWithTenant, type Tenant, type Tenantry } from '../src/index.js';
+import { runWithTenant, type Tenant, type Tenantry } from '../src/index.js';
+import { roles } from '../src/data/bootstrap.js';
 import { createPool, sqlState, withCredentials, type Sql } from '../src/data/driver/index.js';
 import type { FixtureTenant } from '../app/fixtures.js';
 import { ROLE_PASSWORD } from './helpers.js';

@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import {
-  loadMigrations, migrateAll, runWithTenant,
-  type Isolation, type MigrateOptions, type MigrationFile, type MigrationRun, type MigrationTarget, type TargetRunResult,
-} from '../src/index.js';
+import { runWithTenant, type Isolation, type MigrateOptions, type MigrationRun, type TargetRunResult } from '../src/index.js';
+import { loadMigrations, type MigrationFile } from '../src/migrate/migration-files.js';
+import { migrateAll } from '../src/migrate/orchestrator.js';
+import type { MigrationTarget } from '../src/migrate/targets.js';
 import { createPool, ident, withCredentials, withDatabase, type Sql } from '../src/data/driver/index.js';
 import { createTestDatabase, ROLE_PASSWORD, serverUrl } from './helpers.js';
 import { cliEnv, createPlatform, fixtures, repoRoot, runCli, type Platform } from './fixtures/platform.js';

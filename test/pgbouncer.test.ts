@@ -8,7 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { DataPlane, PooledPlacement, runWithTenant, type Tenant } from '../src/index.js';
+import { runWithTenant, type Tenant } from '../src/index.js';
+import { DataPlane } from '../src/data/data-plane.js';
+import { PooledPlacement } from '../src/data/pooled/pooled-placement.js';
 import { createPool, withEndpoint, type Sql } from '../src/data/driver/index.js';
 import { FlightProxy } from './flight-proxy.js';
 import { pooledDemoTenants, runThroughPgBouncer, startTestStack, type TestStack } from './helpers.js';

@@ -6,10 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import {
-  hashPassword, isTenantryError, schemas, tenantDatabase, tenantRole, tenantSchema, withPlatformScope,
-  type Isolation, type Tenant, type Tenantry,
-} from '../src/index.js';
+import { hashPassword, isTenantryError, withPlatformScope, type Isolation, type Tenant, type Tenantry } from '../src/index.js';
+import { schemas } from '../src/data/bootstrap.js';
+import { tenantDatabase, tenantRole, tenantSchema } from '../src/core/tenant-ids.js';
 import { createPool, ident, sqlState, withDatabase, type Sql } from '../src/data/driver/index.js';
 import { serverUrl } from './helpers.js';
 

@@ -9,10 +9,12 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
-import {
-  DataPlane, SchemaPlacement, TenantContextMissingError, loadMigrations, roles, runWithTenant, schemas,
-  tenantDatabase, tenantRole, tenantSchema, withPlatformScope, type Isolation, type Tenant,
-} from '../src/index.js';
+import { TenantContextMissingError, runWithTenant, withPlatformScope, type Isolation, type Tenant } from '../src/index.js';
+import { DataPlane } from '../src/data/data-plane.js';
+import { SchemaPlacement } from '../src/data/schema/schema-placement.js';
+import { loadMigrations } from '../src/migrate/migration-files.js';
+import { roles, schemas } from '../src/data/bootstrap.js';
+import { tenantDatabase, tenantRole, tenantSchema } from '../src/core/tenant-ids.js';
 import { createPool, databaseName, type Sql } from '../src/data/driver/index.js';
 import { migrationsDir, startTestStack, type TestStack } from './helpers.js';
 import { runtimeUrl } from './isolation-probes.js';
