@@ -15,6 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeJwt } from 'jose';
 import { runWithTenant, type Tenant } from '../src/index.js';
+import type { Role } from '../app/roles.js';
 import { startTestStack, type TestStack } from './helpers.js';
 
 let stack: TestStack;
@@ -96,7 +97,7 @@ describe('login and change, interleaved step by step', () => {
       let proceed!: () => void;
       const proceedP = new Promise<void>((r) => { proceed = r; });
       const login = runWithTenant(tenant, () => stack.tenantry.credentials.issueToken(async () => {
-        const [row] = await stack.tenantry.db.query<{ id: string; role: string }>('select id, role from users where id = $1 for share', [u.id]);
+        const [row] = await stack.tenantry.db.query<{ id: string; role: Role }>('select id, role from users where id = $1 for share', [u.id]);
         rowRead();
         await proceedP; // as if scrypt took long
         return { sub: row!.id, role: row!.role };
