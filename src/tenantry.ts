@@ -18,6 +18,7 @@ import { applyMigrations, type TargetResult } from './migrate/apply-migrations.j
 import { loadMigrations, type MigrationFile } from './migrate/migration-files.js';
 import { migrateAll, type MigrateOptions, type MigrationRun } from './migrate/orchestrator.js';
 import { auditAll, type AuditReport } from './migrate/check.js';
+import { tenantMigrator } from './migrate/tenant-migrator.js';
 import { SchemaPlacement } from './data/schema/schema-placement.js';
 import { DatabasePlacement } from './data/database/database-placement.js';
 import { ApiKeyStrategy } from './resolve/api-key-strategy.js';
@@ -98,16 +99,16 @@ export class Tenantry {
     this.apiKeys = new ApiKeys(platformPool, { timeoutMs: options.catalogTimeoutMs });
     this.auditLog = new AuditLog(platformPool, options.catalogTimeoutMs);
     let files: Promise<readonly MigrationFile[]> | undefined;
-    const migrations = () => (files ??= loadMigrations(options.migrationsDir));
+    const migrator = tenantMigrator(() => (files ??= loadMigrations(options.migrationsDir)));
     const db = options.tenantDatabases;
     this.db = new DataPlane([
       new PooledPlacement(appPool, admin),
-      new SchemaPlacement(appPool, admin, migrations),
+      new SchemaPlacement(appPool, admin, migrator),
       new DatabasePlacement({
         adminUrl: options.databaseUrl,
         runtimeUrl: runtimeUrl(options, roles.app, passwords.app),
         prepare: options.pooler !== 'transaction',
-        migrations,
+        migrator,
         maxConnections: db.maxConnections,
         perTenantConnections: db.poolSize,
         acquireTimeoutMs: db.acquireTimeoutMs,

@@ -13,6 +13,7 @@ import { TenantContextMissingError, runWithTenant, withPlatformScope, type Isola
 import { DataPlane } from '../src/data/data-plane.js';
 import { SchemaPlacement } from '../src/data/schema/schema-placement.js';
 import { loadMigrations } from '../src/migrate/migration-files.js';
+import { tenantMigrator } from '../src/migrate/tenant-migrator.js';
 import { roles, schemas } from '../src/data/bootstrap.js';
 import { tenantDatabase, tenantRole, tenantSchema } from '../src/core/tenant-ids.js';
 import { createPool, databaseName, type Sql } from '../src/data/driver/index.js';
@@ -371,7 +372,7 @@ describe('schema placement specifics', () => {
 
   it('outside a transaction the runtime connection has no role, tenant or search_path switched', async () => {
     const pool: Sql = createPool(runtimeUrl(stack), { max: 1, applicationName: 'tenantry-test-one' });
-    const plane = new DataPlane([new SchemaPlacement(pool, stack.tenantry.adminSql, () => loadMigrations(migrationsDir))]);
+    const plane = new DataPlane([new SchemaPlacement(pool, stack.tenantry.adminSql, tenantMigrator(() => loadMigrations(migrationsDir)))]);
     type State = { pid: number; usr: string; sess: string; tid: string | null; path: string };
     const stateSql = `select pg_backend_pid() as pid, current_user as usr, session_user as sess,
       current_setting('app.tenant_id', true) as tid, current_setting('search_path') as path`;

@@ -1,5 +1,5 @@
 import type { Isolation, Tenant } from '../catalog/types.js';
-import type { SqlConnection, Statement } from './driver/index.js';
+import type { Sql, SqlConnection, Statement } from './driver/index.js';
 
 /** Where a tenant's transaction runs inside its connection: search_path and, for schema tenants, the role. */
 export interface SessionScope {
@@ -26,10 +26,34 @@ export interface Placement {
   acquire(tenant: Tenant): Promise<Lease>;
   /** Creates what the tenant needs in this placement (schema, role, database) and migrates it; idempotent. */
   provision(tenant: Tenant): Promise<void>;
+  /**
+   * Brings what the tenant has in this placement (its schema or database) up to date with the
+   * tenant migrations, through the TenantMigrator it was given; idempotent. The pooled placement
+   * has nothing of its own: the shared schema is migrated as one target for every tenant.
+   */
+  migrate(tenant: Tenant): Promise<void>;
   /** Removes every row and object of the tenant in this placement; idempotent. */
   deprovision(tenant: Tenant): Promise<void>;
   /** Closes the pools this placement opened. */
   close(): Promise<void>;
+}
+
+/** What applying the tenant migrations to one target came to (a migrate module's TargetResult). */
+export interface MigrationOutcome {
+  readonly status: 'applied' | 'up_to_date' | 'pending' | 'failed';
+  readonly error?: string;
+}
+
+/**
+ * How placements bring their targets up to date with the tenant migrations. The migrate module
+ * implements it (src/migrate/tenant-migrator.ts) and the wiring (Tenantry) hands it to the
+ * placements: data/ never imports migrate/, which builds on data/ (the driver, the bootstrap).
+ */
+export interface TenantMigrator {
+  /** A schema tenant's schema on a shard (`admin` is the shard's admin pool); `runtimeRole` gets DML on its tables. */
+  schema(admin: Sql, schema: string, runtimeRole: string, label: string): Promise<MigrationOutcome>;
+  /** A tenant database (`adminUrl` names it): prepared (schemas, RLS helper, privileges), then migrated. */
+  database(adminUrl: string, label: string): Promise<MigrationOutcome>;
 }
 
 /**

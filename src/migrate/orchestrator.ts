@@ -1,10 +1,10 @@
-import { migrateTenantDatabase } from '../data/database/database-placement.js';
 import { roles } from '../data/bootstrap.js';
 import type { Sql } from '../data/driver/index.js';
 import { applyMigrations, MigrationChecksumError, type TargetResult } from './apply-migrations.js';
 import { auditAll, type AuditReport } from './check.js';
 import type { MigrationFile } from './migration-files.js';
 import { listTargets, type MigrationTarget } from './targets.js';
+import { migrateTenantDatabase } from './tenant-migrator.js';
 
 export interface MigrateOptions {
   /** Targets migrated at once (each holds one admin connection). */

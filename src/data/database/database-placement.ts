@@ -1,10 +1,8 @@
 import type { Tenant } from '../../catalog/types.js';
 import { TenantryError } from '../../errors.js';
-import { applyMigrations } from '../../migrate/apply-migrations.js';
-import type { MigrationFile } from '../../migrate/migration-files.js';
-import { prepareDatabase, roles, schemas } from '../bootstrap.js';
+import { schemas } from '../bootstrap.js';
 import { reserve } from '../pooled/pooled-placement.js';
-import type { Lease, Placement } from '../placement.js';
+import type { Lease, Placement, TenantMigrator } from '../placement.js';
 import { createPool, ident, sqlState, withDatabase, type Sql } from '../driver/index.js';
 import { tenantDatabase } from '../../core/tenant-ids.js';
 import { ConnectionBudget } from './connection-budget.js';
@@ -14,7 +12,8 @@ export interface DatabasePlacementOptions {
   readonly adminUrl: string;
   /** Runtime role URL of the shard; the database name is replaced per tenant. */
   readonly runtimeUrl: string;
-  readonly migrations: () => Promise<readonly MigrationFile[]>;
+  /** Prepares and migrates a tenant database (the migrate module's, handed over by the wiring). */
+  readonly migrator: TenantMigrator;
   /** Named prepared statements on the runtime pools (off behind a transaction pooler). */
   readonly prepare?: boolean;
   /** Server connections all tenant pools of this shard may hold together. */
@@ -185,8 +184,14 @@ export class DatabasePlacement implements Placement {
     } finally {
       await admin.end();
     }
-    const result = await migrateTenantDatabase(withDatabase(this.#opts.adminUrl, name), await this.#opts.migrations(), `database:${name}`);
-    if (result.status === 'failed') throw new Error(`provisioning ${tenant.slug}: ${result.error}`);
+    await this.migrate(tenant);
+  }
+
+  /** Prepares the tenant's database (schemas, RLS helper, privileges) and applies pending tenant migrations. */
+  async migrate(tenant: Tenant): Promise<void> {
+    const name = tenantDatabase(tenant.id);
+    const result = await this.#opts.migrator.database(withDatabase(this.#opts.adminUrl, name), `database:${name}`);
+    if (result.status === 'failed') throw new Error(`migrating ${tenant.slug}: ${result.error}`);
   }
 
   /** Closes the tenant's pool and drops its database (connections still open are terminated). */
@@ -204,16 +209,5 @@ export class DatabasePlacement implements Placement {
   async close(): Promise<void> {
     clearInterval(this.#sweeper);
     await Promise.all([...this.#pools.entries()].map(([id, e]) => this.#close(id, e)));
-  }
-}
-
-/** Prepares a tenant database (schemas, RLS helper, privileges) and applies pending migrations. */
-export async function migrateTenantDatabase(adminUrl: string, migrations: readonly MigrationFile[], label: string, dryRun = false) {
-  const admin = createPool(adminUrl, { max: 1, applicationName: 'tenantry-admin' });
-  try {
-    if (!dryRun) await prepareDatabase(admin, { catalog: false });
-    return await applyMigrations(admin, schemas.pooled, migrations, { ownerRole: roles.owner, grantTo: roles.app, label, dryRun, audit: true });
-  } finally {
-    await admin.end();
   }
 }

@@ -31,6 +31,10 @@ export class PooledPlacement implements Placement {
     // Nothing to create: the shared schema exists once per shard.
   }
 
+  async migrate(): Promise<void> {
+    // Nothing of the tenant's own: the shared schema is one migration target for all its tenants.
+  }
+
   /** Deletes the tenant's rows from every table of the shared schema, children before parents. */
   async deprovision(tenant: Tenant): Promise<void> {
     await deleteTenantRows(this.#admin, schemas.pooled, tenant.id);

@@ -1,9 +1,7 @@
 import type { Tenant } from '../../catalog/types.js';
-import { applyMigrations } from '../../migrate/apply-migrations.js';
-import type { MigrationFile } from '../../migrate/migration-files.js';
 import { roles } from '../bootstrap.js';
 import { reserve } from '../pooled/pooled-placement.js';
-import type { Lease, Placement } from '../placement.js';
+import type { Lease, Placement, TenantMigrator } from '../placement.js';
 import { ident, type Sql } from '../driver/index.js';
 import { tenantRole, tenantSchema } from '../../core/tenant-ids.js';
 
@@ -22,7 +20,7 @@ export class SchemaPlacement implements Placement {
   constructor(
     private readonly pool: Sql,
     private readonly admin: Sql,
-    private readonly migrations: () => Promise<readonly MigrationFile[]>,
+    private readonly migrator: TenantMigrator,
   ) {}
 
   async acquire(tenant: Tenant): Promise<Lease> {
@@ -45,10 +43,14 @@ export class SchemaPlacement implements Placement {
       await tx.query(`create schema if not exists ${schema} authorization ${ident(roles.owner)}`);
       await tx.query(`revoke all on schema ${schema} from public`);
     });
-    const result = await applyMigrations(this.admin, tenantSchema(tenant.id), await this.migrations(), {
-      ownerRole: roles.owner, grantTo: tenantRole(tenant.id), label: `schema:${tenantSchema(tenant.id)}`, audit: true,
-    });
-    if (result.status === 'failed') throw new Error(`provisioning ${tenant.slug}: ${result.error}`);
+    await this.migrate(tenant);
+  }
+
+  /** Applies pending tenant migrations to the tenant's schema (its role gets DML on the tables). */
+  async migrate(tenant: Tenant): Promise<void> {
+    const schema = tenantSchema(tenant.id);
+    const result = await this.migrator.schema(this.admin, schema, tenantRole(tenant.id), `schema:${schema}`);
+    if (result.status === 'failed') throw new Error(`migrating ${tenant.slug}: ${result.error}`);
   }
 
   /** Drops the tenant's schema (and with it every row and object) and its role. */
