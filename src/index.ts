@@ -23,7 +23,7 @@ export {
 // The tenant context.
 export {
   runWithTenant, currentTenant, currentPrincipal, peekTenant, withPlatformScope, onPlatformScope,
-  requireTenantScope, requirePlatformScope, type Principal, type TenantScope, type PlatformScope,
+  requireTenantScope, requirePlatformScope, type Principal, type TenantScope, type PlatformScope, type CancelSignal,
 } from './context/tenant-context.js';
 
 // Errors (docs/errors.md) and the application's own codes and roles.

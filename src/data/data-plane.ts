@@ -1,5 +1,5 @@
 import type { Isolation, Tenant } from '../catalog/types.js';
-import { requireTenantScope } from '../context/tenant-context.js';
+import { requireTenantScope, type CancelSignal } from '../context/tenant-context.js';
 import { events, publishTransaction, startTimer } from '../core/events.js';
 import { TenantryError } from '../errors.js';
 import { isConnectionError, sqlState, type Row, type SqlConnection } from './driver/index.js';
@@ -134,7 +134,7 @@ export class DataPlane {
  * connection is discarded, not released, because a CancelRequest still on its way could otherwise
  * land on the next borrower's statement.
  */
-function cancelOnAbort(signal: AbortSignal | undefined, conn: SqlConnection): () => boolean {
+function cancelOnAbort(signal: CancelSignal | undefined, conn: SqlConnection): () => boolean {
   if (!signal) return () => false;
   let sent = false;
   const cancel = () => {

