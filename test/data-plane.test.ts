@@ -222,6 +222,21 @@ describe('data plane (pooled) on PostgreSQL', () => {
       assert.equal(gone?.n, 0, 'the statement no longer runs on the server');
     });
 
+    it('a migration that changes what a prepared statement returns: the next read works (re-prepared), with the new column', async () => {
+      const text = 'select * from tickets order by id limit 1';
+      const before = await runWithTenant(A, () => db.query<Record<string, unknown>>(text));
+      assert.ok(before[0] && !('probe_col' in before[0]));
+      await stack.admin.query('alter table app.tickets add column probe_col int default 7');
+      try {
+        const after = await runWithTenant(A, () => db.query<Record<string, unknown>>(text));
+        assert.equal(after[0]?.probe_col, 7, 'the read sees the new column instead of failing with 0A000');
+      } finally {
+        await stack.admin.query('alter table app.tickets drop column probe_col');
+      }
+      const again = await runWithTenant(A, () => db.query<Record<string, unknown>>(text));
+      assert.ok(again[0] && !('probe_col' in again[0]));
+    });
+
     it('a statement that leaves a transaction open (a bare BEGIN) gets its connection discarded', async () => {
       await runWithTenant(A, () => db.query('begin'));
       const after = await connState(pool);

@@ -55,8 +55,15 @@ export class DataPlane {
     let broken = false;
     let failure: unknown;
     try {
-      const [, rows] = await lease.conn.pipeline([contextStatement(tenant.id, lease.scope, this.#statementTimeoutMs), { text, params }]);
-      return rows as T[];
+      const statements = [contextStatement(tenant.id, lease.scope, this.#statementTimeoutMs), { text, params }];
+      try {
+        return (await lease.conn.pipeline(statements))[1] as T[];
+      } catch (err) {
+        // 0A000: a migration changed the result type of a statement this connection had prepared.
+        // The read rolled back whole and the driver forgot the statement: run it once more.
+        if (sqlState(err) !== '0A000') throw err;
+        return (await lease.conn.pipeline(statements))[1] as T[];
+      }
     } catch (err) {
       broken = isConnectionError(err);
       throw (failure = mapError(err));

@@ -125,7 +125,10 @@ export class PipelinedQuery {
   handleError(err: Error): void {
     // The server skipped every message after the failing one up to the Sync: the Parse of a
     // named statement from here on may not have happened (or, for the failing one, may have).
-    for (let i = this.#index; i < this.#names.length; i++) {
+    // 0A000 "cached plan must not change result type": a migration changed what a parsed
+    // statement returns; it is parsed afresh next time.
+    const from = (err as { code?: string }).code === '0A000' ? 0 : this.#index;
+    for (let i = from; i < this.#names.length; i++) {
       const name = this.#names[i]!;
       if (name && this.#session.parsed.delete(name)) this.#session.unsure.add(name);
     }
