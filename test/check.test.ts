@@ -137,8 +137,11 @@ describe('tenantry check', () => {
       () => on(d, (sql, s) => sql.query(`drop table if exists ${s}.notes`)),
       (r) => {
         assert.ok(find(r, 'tenant_index', d.id, 'notes'), show(r));
-        // Nothing else is wrong with that table: only the index (and drift) are reported.
-        const others = r.findings.filter((f) => f.check !== 'drift' && f.check !== 'tenant_index');
+        // Its primary key does not lead with tenant_id either (which is why no index does).
+        assert.ok(find(r, 'tenant_pk', d.id, 'notes.notes_pkey'), show(r));
+        // Nothing else is wrong with that table — the probe fills and checks it like any other:
+        // only the index, the key (and drift) are reported.
+        const others = r.findings.filter((f) => f.check !== 'drift' && f.check !== 'tenant_index' && f.check !== 'tenant_pk');
         assert.deepEqual(others, []);
       });
   });

@@ -1,10 +1,13 @@
 /**
  * The isolation checks check themselves: each probe of test/isolation-probes.ts passes on an
  * intact database, and goes red when the database defence is weakened on purpose (as superuser).
- * A probe that stays green while a policy says `using (true)` would prove nothing.
+ * A probe that stays green while a policy says `using (true)` would prove nothing. The audit
+ * (`tenantry check`, auditAll) is held to the same standard on each weakening: its structural
+ * finding and, where behaviour changes, its own probe's finding.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { auditAll, type AuditReport } from '../src/migrate/check.js';
 import { pooledDemoTenants, startTestStack, type TestStack } from './helpers.js';
 import { probeAll, probeOwnerForce, probePolicyShape, probeReadIsolation, probeWithCheck } from './isolation-probes.js';
 
@@ -35,16 +38,27 @@ describe('isolation probes self-check', () => {
       await restore();
     }
     assert.deepEqual(await probeAll(stack), [], 'after restore every probe passes again');
+    assert.deepEqual((await auditAll(stack.admin, stack.databaseUrl)).findings, [], 'after restore the audit is clean again');
   }
 
   const mentions = (failures: string[], ...words: string[]) =>
     failures.some((f) => words.every((w) => f.includes(w)));
+
+  const audit = () => auditAll(stack.admin, stack.databaseUrl);
+  /** The checks (and objects) of the audit's findings, e.g. "policy_using tickets.tenant_isolation". */
+  const checks = (r: AuditReport) => r.findings.map((f) => `${f.check} ${f.object}`);
+  const reports = (r: AuditReport, ...expected: string[]) => {
+    for (const e of expected) assert.ok(checks(r).includes(e), `audit lacks "${e}": ${JSON.stringify(r.findings, null, 1)}`);
+  };
 
   it('passes every probe on an intact stack', async () => {
     assert.deepEqual(await probeReadIsolation(stack), []);
     assert.deepEqual(await probeWithCheck(stack), []);
     assert.deepEqual(await probePolicyShape(stack.admin), []);
     assert.deepEqual(await probeOwnerForce(stack), []);
+    const r = await audit();
+    assert.deepEqual(r.findings, []);
+    assert.equal(r.ok, true);
   });
 
   it('(a) USING (true): the read probe reports other tenants\' tickets', async () => {
@@ -56,6 +70,9 @@ describe('isolation probes self-check', () => {
       assert.ok(!read.some((f) => f.includes(': users ') || f.includes(': comments ')), read.join('\n'));
       const shape = await probePolicyShape(stack.admin);
       assert.ok(mentions(shape, 'tickets.tenant_isolation', 'USING'), shape.join('\n'));
+      const r = await audit();
+      reports(r, 'policy_using tickets.tenant_isolation', 'probe_read tickets', 'probe_update tickets', 'probe_delete tickets');
+      assert.ok(r.findings.every((f) => f.object.startsWith('tickets')), 'only tickets is reported');
     });
   });
 
@@ -73,6 +90,9 @@ describe('isolation probes self-check', () => {
       assert.deepEqual(await probeReadIsolation(stack), [], 'reads are still isolated: only WITH CHECK is broken');
       const shape = await probePolicyShape(stack.admin);
       assert.ok(mentions(shape, 'tickets.tenant_isolation', 'WITH CHECK'), shape.join('\n'));
+      const r = await audit();
+      reports(r, 'policy_with_check tickets.tenant_isolation', 'probe_insert tickets', 'probe_update tickets');
+      assert.ok(!checks(r).includes('probe_read tickets'), 'reads are still isolated');
     });
   });
 
@@ -90,6 +110,9 @@ describe('isolation probes self-check', () => {
       // so behaviourally nothing leaks yet; the structural check is what flags the policy.
       assert.deepEqual(await probeWithCheck(stack), []);
       assert.deepEqual(await probeReadIsolation(stack), []);
+      // The audit: structurally red, behaviourally nothing to see (as the probes above).
+      const r = await audit();
+      assert.deepEqual(checks(r), ['policy_with_check tickets.tenant_isolation']);
     });
   });
 
@@ -99,6 +122,8 @@ describe('isolation probes self-check', () => {
       assert.ok(mentions(shape, 'tickets', 'not forced'), shape.join('\n'));
       const owner = await probeOwnerForce(stack);
       assert.ok(mentions(owner, 'tickets', 'owner role'), owner.join('\n'));
+      // The audit's probe runs as the runtime role, which FORCE does not concern: structural only.
+      assert.deepEqual(checks(await audit()), ['rls_forced tickets']);
     });
   });
 
@@ -115,6 +140,7 @@ describe('isolation probes self-check', () => {
       const shape = await probePolicyShape(stack.admin);
       assert.ok(mentions(shape, 'tickets', 'not enabled'), shape.join('\n'));
       assert.ok(mentions(shape, 'tickets', 'not forced'), shape.join('\n'));
+      reports(await audit(), 'rls_enabled tickets', 'rls_forced tickets', 'probe_read tickets', 'probe_insert tickets', 'probe_update tickets', 'probe_delete tickets');
     });
   });
 
@@ -123,6 +149,7 @@ describe('isolation probes self-check', () => {
       assert.ok(mentions(await probeReadIsolation(stack), 'tickets', 'other tenants'));
       assert.ok(mentions(await probeWithCheck(stack), 'insert into tickets', 'accepted'));
       assert.ok(mentions(await probePolicyShape(stack.admin), 'tickets', 'not enabled'));
+      reports(await audit(), 'rls_enabled tickets', 'probe_read tickets', 'probe_insert tickets');
     });
   });
 
@@ -130,6 +157,9 @@ describe('isolation probes self-check', () => {
     await weakened(['create policy probe_leak on app.tickets for select using (true)'], async () => {
       assert.ok(mentions(await probeReadIsolation(stack), 'tickets', 'other tenants'));
       assert.ok(mentions(await probePolicyShape(stack.admin), 'tickets.probe_leak', 'USING'));
+      const r = await audit();
+      reports(r, 'policy_using tickets.probe_leak', 'probe_read tickets');
+      assert.ok(!checks(r).includes('policy_using tickets.tenant_isolation'), 'the tenant policy itself is fine');
     });
   });
 });

@@ -1,4 +1,5 @@
 import type { Queryable, Sql } from '../data/driver/index.js';
+import { proveTables, type TenantTable } from './policy-proof.js';
 
 /** One way a target falls short of the isolation rules. */
 export interface Finding {
@@ -29,23 +30,27 @@ function targetsBySchema(scopes: readonly AuditScope[]): Map<string, string> {
 
 /**
  * The table rules, for one schema: every table has `tenant_id uuid NOT NULL`, RLS enabled and
- * forced, policies covering every command with USING and WITH CHECK (neither a constant true), and
- * an index whose first column is tenant_id. Runs inside the migration's transaction too, so a
- * migration that adds a table breaking them is rolled back on that target.
+ * forced, an index whose first column is tenant_id, a primary key and foreign keys that lead with
+ * tenant_id, no unique index across tenants, and policies proven to restrict every command of
+ * every role that can reach the table to the current tenant (see policy-proof.ts). Runs inside
+ * the migration's transaction too, so a migration that adds a table breaking them is rolled back
+ * on that target.
  */
 export async function auditTables(sql: Query, schema: string, target: string): Promise<Finding[]> {
   return auditTablesOf(sql, [{ schema, target }]);
 }
 
-/** auditTables for many schemas of one database, in two catalog queries. */
+/** auditTables for many schemas of one database, in a handful of catalog queries. */
 export async function auditTablesOf(sql: Query, scopes: readonly AuditScope[]): Promise<Finding[]> {
   const targetOf = targetsBySchema(scopes);
   const names = [...targetOf.keys()];
   const findings: Finding[] = [];
   const tables = await sql.query<{
-    schema: string; name: string; rls: boolean; force: boolean; tenant_type: string | null; tenant_notnull: boolean | null; tenant_index: boolean;
+    oid: string; owner: string; schema: string; name: string; rls: boolean; force: boolean;
+    tenant_type: string | null; tenant_notnull: boolean | null; tenant_index: boolean;
   }>(`
-    select n.nspname as schema, c.relname as name, c.relrowsecurity as rls, c.relforcerowsecurity as force,
+    select c.oid::text as oid, c.relowner::text as owner, n.nspname as schema, c.relname as name,
+      c.relrowsecurity as rls, c.relforcerowsecurity as force,
       format_type(a.atttypid, a.atttypmod) as tenant_type, a.attnotnull as tenant_notnull,
       exists (select 1 from pg_index i where i.indrelid = c.oid and a.attnum is not null and i.indkey[0] = a.attnum) as tenant_index
     from pg_class c
@@ -53,14 +58,7 @@ export async function auditTablesOf(sql: Query, scopes: readonly AuditScope[]): 
     left join pg_attribute a on a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped
     where n.nspname = any($1::text[]) and c.relkind in ('r', 'p') and c.relname <> $2
     order by n.nspname, c.relname`, [names, LEDGER]);
-  const policies = await sql.query<{ schema: string; table: string; name: string; cmd: string; qual: string | null; with_check: string | null; permissive: string }>(`
-    select schemaname as schema, tablename as table, policyname as name, cmd, qual, with_check, permissive
-    from pg_policies where schemaname = any($1::text[])`, [names]);
-  const policiesOf = new Map<string, (typeof policies)[number][]>();
-  for (const p of policies) {
-    const key = `${p.schema}\0${p.table}`;
-    policiesOf.set(key, [...(policiesOf.get(key) ?? []), p]);
-  }
+  const tenantTables: TenantTable[] = [];
   for (const t of tables) {
     const target = targetOf.get(t.schema)!;
     const add = (check: string, object: string, message: string) => findings.push({ target, check, object, message });
@@ -70,21 +68,19 @@ export async function auditTablesOf(sql: Query, scopes: readonly AuditScope[]): 
     if (!t.rls) add('rls_enabled', t.name, 'row level security is not enabled');
     if (!t.force) add('rls_forced', t.name, 'row level security is not forced (the owner bypasses it)');
     if (!t.tenant_index) add('tenant_index', t.name, 'no index leads with tenant_id');
-    const own = (policiesOf.get(`${t.schema}\0${t.name}`) ?? []).filter((p) => p.permissive === 'PERMISSIVE');
-    const covers = (cmd: string) => own.filter((p) => p.cmd === cmd || p.cmd === 'ALL');
-    const trivial = (expr: string | null) => expr === null || /^\(?\s*true\s*\)?$/i.test(expr.trim());
-    for (const cmd of ['SELECT', 'INSERT', 'UPDATE', 'DELETE']) {
-      const ps = covers(cmd);
-      if (!ps.length) { add('policy', t.name, `no policy for ${cmd}`); continue; }
-      for (const p of ps) {
-        if (cmd !== 'INSERT' && trivial(p.qual)) add('policy_using', `${t.name}.${p.name}`, `${cmd} policy has no restricting USING`);
-        if ((cmd === 'INSERT' || cmd === 'UPDATE') && (p.with_check === null || trivial(p.with_check))) {
-          add('policy_with_check', `${t.name}.${p.name}`, `${cmd} policy has no restricting WITH CHECK`);
-        }
-      }
-    }
+    tenantTables.push({ oid: t.oid, schema: t.schema, name: t.name, owner: t.owner });
   }
-  return findings;
+  for (const f of await proveTables(sql, tenantTables)) {
+    findings.push({ target: targetOf.get(f.table.schema)!, check: f.check, object: f.object, message: f.message });
+  }
+  // Findings in table order, each table's in the order they were found.
+  const rank = new Map(tables.map((t, i) => [`${t.schema}\0${t.name}`, i]));
+  const tableOf = (f: Finding) => f.object.split('.')[0]!;
+  const schemaOf = new Map(scopes.map((s) => [s.target, s.schema]));
+  return findings
+    .map((f, i) => ({ f, i, r: rank.get(`${schemaOf.get(f.target)}\0${tableOf(f)}`) ?? -1 }))
+    .sort((a, b) => a.r - b.r || a.i - b.i)
+    .map((x) => x.f);
 }
 
 /**
