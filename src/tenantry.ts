@@ -157,8 +157,10 @@ export class Tenantry {
     const prepare = options.pooler !== 'transaction';
     const platformPool = createPool(runtimeUrl(options, roles.platform, passwords.platform),
       { max: options.catalogPoolMax, applicationName: 'tenantry-catalog', prepare });
+    // One lane per connection: a schema tenant goes back to the connection that has its plans
+    // when that one is free (see SchemaPlacement.acquire and PoolOptions.lanes).
     const appPool = createPool(runtimeUrl(options, roles.app, passwords.app),
-      { max: options.poolMax, applicationName: 'tenantry-app', prepare });
+      { max: options.poolMax, applicationName: 'tenantry-app', prepare, lanes: options.poolMax });
     const tenantry = new Tenantry(options, passwords, admin, platformPool, appPool);
     await tenantry.revocations.load();
     // LISTEN needs a session of its own: always on the direct connection, never through a pooler.

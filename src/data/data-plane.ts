@@ -55,7 +55,7 @@ export class DataPlane {
     let broken = false;
     let failure: unknown;
     try {
-      const statements = [contextStatement(tenant.id, lease.scope, this.#statementTimeoutMs), { text, params }];
+      const statements = [contextStatement(tenant.id, lease.scope, this.#statementTimeoutMs), { text, params, planKey: lease.scope.planKey }];
       try {
         return (await lease.conn.pipeline(statements))[1] as T[];
       } catch (err) {
@@ -100,10 +100,12 @@ export class DataPlane {
         try {
           if (!begun) {
             begun = true;
-            const [, , rows] = await conn.pipeline([{ text: 'begin' }, contextStatement(tenant.id, lease.scope, this.#statementTimeoutMs), { text, params }]);
+            const [, , rows] = await conn.pipeline([
+              { text: 'begin' }, contextStatement(tenant.id, lease.scope, this.#statementTimeoutMs), { text, params, planKey: lease.scope.planKey },
+            ]);
             return rows as R[];
           }
-          return await conn.query<R>(text, params);
+          return (await conn.pipeline([{ text, params, planKey: lease.scope.planKey }]))[0] as R[];
         } catch (err) {
           failed = true;
           broken ||= isConnectionError(err);

@@ -5,6 +5,11 @@ import type { Sql, SqlConnection, Statement } from './driver/index.js';
 export interface SessionScope {
   readonly searchPath: string;
   readonly role?: string;
+  /**
+   * Set where statements plan differently per tenant (schema tenants: their own search_path and
+   * role): the tenant's statements are prepared under names of their own (see Statement.planKey).
+   */
+  readonly planKey?: string;
 }
 
 /** A connection lent for one tenant transaction, and how to scope it. */

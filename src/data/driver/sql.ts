@@ -10,6 +10,12 @@ export type Row = Record<string, unknown>;
 export interface Statement {
   readonly text: string;
   readonly params?: readonly unknown[];
+  /**
+   * Statements whose plan depends on the session (search_path, role) give the key it depends on
+   * (a schema tenant's id): each key gets prepared statements of its own, so switching tenants on
+   * a connection does not make PostgreSQL re-plan them.
+   */
+  readonly planKey?: string;
 }
 
 /** Transaction state the server reported when a pipeline ended (its ReadyForQuery). */
@@ -53,7 +59,11 @@ export interface PoolStats {
 
 /** A pool of connections to one database as one role. */
 export interface Sql extends Queryable {
-  connect(): Promise<SqlConnection>;
+  /**
+   * A connection; with `affinity`, one that has served the same key before if the pool can
+   * (see PoolOptions.lanes), so its prepared statements are still there.
+   */
+  connect(affinity?: string): Promise<SqlConnection>;
   /** BEGIN, fn, COMMIT on one connection (ROLLBACK when fn throws). */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /**
@@ -80,6 +90,15 @@ export interface PoolOptions {
    * statement, still pipelined, still one round trip.
    */
   readonly prepare?: boolean;
+  /** Named statements one connection keeps prepared (least recently used are closed); default 500. */
+  readonly statementCache?: number;
+  /**
+   * Splits the pool into this many lanes (sub-pools, `max` shared among them). connect(affinity)
+   * takes a connection of the affinity's lane when one is free there, else any free one (and waits
+   * on its own lane only when every connection is busy); connect() without affinity takes any.
+   * Default 1.
+   */
+  readonly lanes?: number;
 }
 
 /** Is this a PostgreSQL server error with a SQLSTATE (as opposed to a connection failure)? */

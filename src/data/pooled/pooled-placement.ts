@@ -4,6 +4,8 @@ import { schemas } from '../bootstrap.js';
 import { ident, isConnectionError, type Sql, type SqlConnection } from '../driver/index.js';
 import type { Lease, Placement } from '../placement.js';
 
+const POOLED_SCOPE = Object.freeze({ searchPath: schemas.pooled });
+
 /**
  * Shared schema `app`, rows told apart by tenant_id and filtered by RLS.
  *
@@ -24,7 +26,7 @@ export class PooledPlacement implements Placement {
 
   async acquire(): Promise<Lease> {
     const conn = await reserve(this.#pool);
-    return { conn, scope: { searchPath: schemas.pooled }, release: (discard) => conn.release(discard) };
+    return { conn, scope: POOLED_SCOPE, release: (discard) => conn.release(discard) };
   }
 
   async provision(): Promise<void> {
@@ -78,9 +80,9 @@ function childrenFirst(tables: readonly string[], edges: readonly { child: strin
 }
 
 /** A connection from the pool; a server that cannot be reached is a 503, not a 500. */
-export async function reserve(pool: Sql): Promise<SqlConnection> {
+export async function reserve(pool: Sql, affinity?: string): Promise<SqlConnection> {
   try {
-    return await pool.connect();
+    return await pool.connect(affinity);
   } catch (err) {
     if (isConnectionError(err)) throw new TenantryError('database_unavailable', undefined, undefined, { cause: err });
     throw err;

@@ -24,10 +24,12 @@ export class SchemaPlacement implements Placement {
   ) {}
 
   async acquire(tenant: Tenant): Promise<Lease> {
-    const conn = await reserve(this.pool);
+    // A connection that served this tenant before, when one is free: its statements are prepared
+    // under the tenant's own names there (planKey), so nothing is re-planned.
+    const conn = await reserve(this.pool, tenant.id);
     return {
       conn,
-      scope: { searchPath: tenantSchema(tenant.id), role: tenantRole(tenant.id) },
+      scope: { searchPath: tenantSchema(tenant.id), role: tenantRole(tenant.id), planKey: tenant.id },
       release: (discard) => conn.release(discard),
     };
   }

@@ -1,13 +1,7 @@
 import pg from 'pg';
 import type { Row, Statement } from '../sql.js';
 
-/** What we know of one server connection's session: the statements it has parsed. */
-export interface SessionState {
-  /** Named statements parsed on this connection. */
-  readonly parsed: Set<string>;
-  /** Names whose Parse may or may not have happened before an error: closed before reuse. */
-  readonly unsure: Set<string>;
-}
+import type { SessionState } from './statement-cache.js';
 
 /** The parts of node-postgres' Result that a custom query object drives (pg/lib/result.js). */
 interface ResultBuilder {
@@ -82,7 +76,7 @@ export class PipelinedQuery {
         const name = this.#names[i]!;
         if (!name || !parsed.has(name)) {
           connection.parse({ text: this.#statements[i]!.text, name, types: [] });
-          if (name) parsed.add(name);
+          if (name) parsed.set(name, true);
         }
         connection.bind({ portal: '', statement: name, values: values[i]! });
         connection.describe({ type: 'P', name: '' });

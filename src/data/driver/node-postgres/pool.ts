@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { PoolOptions, PoolStats, Queryable, Row, Sql, SqlConnection, Statement, TransactionStatus } from '../sql.js';
-import { PipelinedQuery, type SessionState } from './pipelined-query.js';
+import { PipelinedQuery } from './pipelined-query.js';
+import { newSession, statementName, type SessionState } from './statement-cache.js';
 
 /**
  * The one module that knows the PostgreSQL driver: node-postgres (pg). It was chosen because its
@@ -8,26 +9,6 @@ import { PipelinedQuery, type SessionState } from './pipelined-query.js';
  * a scoped read be set_config + statement + one Sync (see PipelinedQuery); postgres.js always
  * ends each statement with its own Sync.
  */
-
-/**
- * Statement names by text, shared by every pool: the same text gets the same name on every
- * connection. Bounded, so an application that builds unbounded distinct texts degrades to
- * unnamed statements instead of growing without limit.
- */
-const statementNames = new Map<string, string>();
-const MAX_STATEMENT_NAMES = 10_000;
-/** Named statements one connection keeps parsed (each costs server memory for its plan). */
-const MAX_PARSED_PER_CONNECTION = 500;
-
-function statementName(text: string, session: SessionState): string {
-  let name = statementNames.get(text);
-  if (name === undefined) {
-    if (statementNames.size >= MAX_STATEMENT_NAMES) return '';
-    name = `tenantry_${statementNames.size.toString(36)}`;
-    statementNames.set(text, name);
-  }
-  return session.parsed.has(name) || session.parsed.size < MAX_PARSED_PER_CONNECTION ? name : '';
-}
 
 const TX_STATUS: Record<string, TransactionStatus> = { I: 'idle', T: 'transaction', E: 'failed' };
 
@@ -57,18 +38,21 @@ class NodePostgresConnection implements SqlConnection {
   #tail: Promise<unknown> = Promise.resolve();
   #released = false;
 
-  constructor(client: pg.PoolClient, prepare: boolean) {
+  readonly #onRelease: () => void;
+
+  constructor(client: pg.PoolClient, prepare: boolean, statementCache: number, onRelease: () => void) {
     this.#client = client;
+    this.#onRelease = onRelease;
     this.#prepare = prepare;
     let session = sessions.get(client);
-    if (!session) sessions.set(client, (session = { parsed: new Set(), unsure: new Set() }));
+    if (!session) sessions.set(client, (session = newSession(prepare ? statementCache : 0)));
     this.#session = session;
   }
 
   pipeline(statements: readonly Statement[]): Promise<Row[][]> {
     if (this.#released) return Promise.reject(new Error('connection used after release'));
     const run = () => new Promise<Row[][]>((resolve, reject) => {
-      const names = statements.map((s) => (this.#prepare ? statementName(s.text, this.#session) : ''));
+      const names = statements.map((s) => (this.#prepare ? statementName(s.text, s.planKey, this.#session) : ''));
       const query = new PipelinedQuery(statements, names, this.#session, (err, rows) => (err ? reject(err) : resolve(rows!)));
       query.callback = (err) => { if (err) reject(err); };
       this.#client.query(query as unknown as pg.QueryConfig);
@@ -116,11 +100,28 @@ class NodePostgresConnection implements SqlConnection {
     // A connection still inside a transaction must not serve anyone else: its settings would.
     const dirty = discard || this.transactionStatus !== 'idle';
     this.#client.release(dirty ? new Error('discarded by tenantry') : undefined);
+    this.#onRelease();
   }
 }
 
+const DEFAULT_STATEMENT_CACHE = 500;
+
+/** FNV-1a: a stable, cheap hash of an affinity key to a lane. */
+function laneOf(key: string, lanes: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % lanes;
+}
+
 class NodePostgresPool implements Sql {
-  readonly #pool: pg.Pool;
+  /** Sub-pools (one unless PoolOptions.lanes), each a node-postgres pool. */
+  readonly #lanes: pg.Pool[];
+  /**
+   * Connections of each lane taken or being taken, counted when connect() decides (node-postgres
+   * hands out an idle connection a tick later, so its own counts lag behind same-tick callers).
+   */
+  readonly #taken: number[];
+  readonly #sizes: number[];
   readonly #url: string;
   readonly #options: PoolOptions;
   readonly #listeners = new Set<() => Promise<void>>();
@@ -128,25 +129,61 @@ class NodePostgresPool implements Sql {
   constructor(url: string, options: PoolOptions) {
     this.#url = url;
     this.#options = options;
-    this.#pool = new pg.Pool({
-      connectionString: url,
-      max: options.max ?? 10,
-      idleTimeoutMillis: (options.idleTimeout ?? 30) * 1000,
-      connectionTimeoutMillis: (options.connectTimeout ?? 5) * 1000,
-      application_name: options.applicationName ?? 'tenantry',
-      keepAlive: true,
+    const max = options.max ?? 10;
+    const lanes = Math.max(1, Math.min(options.lanes ?? 1, max));
+    // max split as evenly as it goes: 10 over 4 lanes is 3, 3, 2, 2.
+    this.#sizes = Array.from({ length: lanes }, (_, i) => Math.floor(max / lanes) + (i < max % lanes ? 1 : 0));
+    this.#taken = this.#sizes.map(() => 0);
+    this.#lanes = this.#sizes.map((size) => {
+      const pool = new pg.Pool({
+        connectionString: url,
+        max: size,
+        idleTimeoutMillis: (options.idleTimeout ?? 30) * 1000,
+        connectionTimeoutMillis: (options.connectTimeout ?? 5) * 1000,
+        application_name: options.applicationName ?? 'tenantry',
+        keepAlive: true,
+      });
+      // An idle connection that dies (server restart) must not crash the process; the next
+      // checkout opens a fresh one.
+      pool.on('error', () => {});
+      // node-postgres drops its idle error listener while a client is checked out: keep one on for
+      // good, the failure reaches the caller as the rejected query instead.
+      pool.on('connect', (client) => client.on('error', () => {}));
+      return pool;
     });
-    // An idle connection that dies (server restart) must not crash the process; the next
-    // checkout opens a fresh one.
-    this.#pool.on('error', () => {});
-    // node-postgres drops its idle error listener while a client is checked out: keep one on for
-    // good, the failure reaches the caller as the rejected query instead.
-    this.#pool.on('connect', (client) => client.on('error', () => {}));
   }
 
-  async connect(): Promise<SqlConnection> {
-    const client = await this.#pool.connect();
-    return new NodePostgresConnection(client, this.#options.prepare ?? true);
+  async connect(affinity?: string): Promise<SqlConnection> {
+    const lane = this.#lane(affinity);
+    this.#taken[lane]!++;
+    let client: pg.PoolClient;
+    try {
+      client = await this.#lanes[lane]!.connect();
+    } catch (err) {
+      this.#taken[lane]!--;
+      throw err;
+    }
+    return new NodePostgresConnection(client, this.#options.prepare ?? true, this.#options.statementCache ?? DEFAULT_STATEMENT_CACHE,
+      () => { this.#taken[lane]!--; });
+  }
+
+  /**
+   * The lane to take a connection from: the affinity's own when it has one free (or room for one),
+   * else any lane with one free, else (everything busy) the affinity's own, or the least taken.
+   */
+  #lane(affinity: string | undefined): number {
+    const n = this.#lanes.length;
+    if (n === 1) return 0;
+    const taken = this.#taken;
+    const sizes = this.#sizes;
+    const own = affinity === undefined ? -1 : laneOf(affinity, n);
+    if (own >= 0 && taken[own]! < sizes[own]!) return own;
+    let least = 0;
+    for (let i = 0; i < n; i++) {
+      if (taken[i]! < sizes[i]!) return i;
+      if (taken[i]! - sizes[i]! < taken[least]! - sizes[least]!) least = i;
+    }
+    return own >= 0 ? own : least;
   }
 
   async query<T = Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
@@ -221,13 +258,14 @@ class NodePostgresPool implements Sql {
   }
 
   get stats(): PoolStats {
-    return { total: this.#pool.totalCount, idle: this.#pool.idleCount, waiting: this.#pool.waitingCount };
+    const sum = (f: (p: pg.Pool) => number) => this.#lanes.reduce((n, p) => n + f(p), 0);
+    return { total: sum((p) => p.totalCount), idle: sum((p) => p.idleCount), waiting: sum((p) => p.waitingCount) };
   }
 
   async end(): Promise<void> {
     await Promise.all([...this.#listeners].map((stop) => stop()));
     // pg-pool waits for checked-out clients to come back; a leaked one must not hang shutdown.
-    await Promise.race([this.#pool.end().catch(() => {}), new Promise((r) => setTimeout(r, 5_000).unref())]);
+    await Promise.race([Promise.all(this.#lanes.map((p) => p.end().catch(() => {}))), new Promise((r) => setTimeout(r, 5_000).unref())]);
   }
 }
 
