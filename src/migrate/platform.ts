@@ -1,7 +1,7 @@
 import { bootstrapDatabase, type RolePasswords } from '../data/bootstrap.js';
 import { createPool, type Sql } from '../data/driver/index.js';
 import { migrateCatalog } from '../tenantry.js';
-import { auditAll, type AuditReport } from './check.js';
+import { auditAll, type AuditOptions, type AuditReport } from './check.js';
 import type { MigrationFile } from './migration-files.js';
 import { migrateAll, type MigrateOptions, type MigrationRun } from './orchestrator.js';
 
@@ -40,7 +40,7 @@ export async function migratePlatform(url: string, files: readonly MigrationFile
   });
 }
 
-/** The isolation and drift audit of every target (see auditAll). Reads only. */
-export async function checkPlatform(url: string, opts: { concurrency?: number } = {}): Promise<AuditReport> {
+/** The isolation and drift audit of every target (see auditAll; `probe: false`: structural only). Reads only. */
+export async function checkPlatform(url: string, opts: Pick<AuditOptions, 'concurrency' | 'probe'> = {}): Promise<AuditReport> {
   return withAdmin(url, 5, 'tenantry-check', (admin) => auditAll(admin, url, opts));
 }
