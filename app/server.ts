@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Tenantry } from '../src/index.js';
-import { installValidators, registerProblemHandlers, sendProblem, problemOf, tenancyPlugin } from '../src/http/index.js';
+import { Drain, installValidators, registerProblemHandlers, sendProblem, serverOptions, problemOf, tenancyPlugin } from '../src/http/index.js';
 import { adminRoutes } from './routes/admin.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { authRoutes } from './routes/auth.js';
@@ -14,16 +14,21 @@ export interface ServerOptions {
   readonly logger?: FastifyServerOptions['logger'];
   /** Largest accepted request body, bytes. */
   readonly bodyLimit?: number;
+  /** Graceful stop (npm start closes the server through it on SIGTERM and SIGINT). */
+  readonly drain?: Drain;
 }
 
 /** The helpdesk: built only on tenantry's public API (src/index.ts and src/http). */
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
+    // Node's and Fastify's own answers (408, 414, 431, a missing Host, a bad request) as problem+json.
+    ...serverOptions({ requestTimeoutMs: opts.tenantry.options.requestTimeoutMs }),
     logger: opts.logger ?? false,
     bodyLimit: opts.bodyLimit ?? 64 * 1024,
     genReqId: () => randomUUID(),
-    return503OnClosing: true,
   });
+  // First, so that a request arriving during shutdown is refused before any other work.
+  opts.drain?.install(app);
   installValidators(app);
   registerProblemHandlers(app);
   const { tenantry } = opts;

