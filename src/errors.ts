@@ -56,7 +56,7 @@ export type ToolkitErrorCode = keyof typeof toolkitErrors;
  * The codes an application registers with registerErrors(). To have them type-checked wherever
  * an ErrorCode is expected, the application declares them here too (module augmentation):
  *
- *     declare module 'tenantry' { interface RegisteredErrorCodes { email_taken: true } }
+ *     declare module 'tenantry' { interface RegisteredErrorCodes { quota_exceeded: true } }
  */
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface RegisteredErrorCodes {}

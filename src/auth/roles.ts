@@ -8,7 +8,7 @@
  * The roles an application registers with registerRoles(). Declared here too (module
  * augmentation), they type every role the toolkit hands out or takes:
  *
- *     declare module 'tenantry' { interface RegisteredRoles { owner: true; agent: true } }
+ *     declare module 'tenantry' { interface RegisteredRoles { manager: true; viewer: true } }
  */
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface RegisteredRoles {}

@@ -45,7 +45,7 @@ function toTenant(r: TenantRow): Tenant {
   });
 }
 
-/** Timestamps in the one format the whole API uses (as tickets and users have it): ISO 8601, UTC, ms. */
+/** Timestamps in the one format the whole API uses: ISO 8601, UTC, ms. */
 function isoTime(pgText: string): string {
   return new Date(pgText).toISOString();
 }

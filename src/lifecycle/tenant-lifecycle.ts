@@ -55,7 +55,7 @@ export class TenantLifecycle {
    * Re-running is how a creation that crashed half-way is finished: when the slug belongs to a
    * tenant still `provisioning` in the same placement (and, if `id` is given, with that id), that
    * tenant is resumed — placement provisioning is idempotent, and `init` runs again, so it must be
-   * idempotent too (the helpdesk's inserts are `on conflict`). A session advisory lock on the slug,
+   * idempotent too (e.g. inserts `on conflict`). A session advisory lock on the slug,
    * held on a direct connection (DATABASE_URL, never through a transaction pooler), makes
    * concurrent calls for one slug take turns: the second is refused with tenant_slug_taken while
    * the first runs, instead of resuming a creation that is still in progress. The lock dies with

@@ -35,7 +35,7 @@ create trigger credential_revocations_notify after insert or update on credentia
 
 -- API keys record who created them (a user of the tenant: the key dies with that user, or when
 -- they lose the right to create keys) and what they may do (scopes). Roles are the application's
--- (registered at run time): the column no longer lists the helpdesk's.
+-- (registered at run time): the column no longer lists particular ones.
 alter table api_keys
   add column created_by text check (length(created_by) between 1 and 200),
   add column scopes text[] not null default '{read,write}'
