@@ -11,7 +11,8 @@ export interface Finding {
 
 type Query = Queryable;
 
-const LEDGER = 'tenantry_migrations';
+/** Each target's migration ledger: not a tenant table, left out of the table rules and of the probe. */
+export const LEDGER = 'tenantry_migrations';
 
 /** A schema to audit, and the target its findings are reported under. */
 export interface AuditScope {

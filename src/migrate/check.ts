@@ -1,7 +1,7 @@
 import { roles, schemas } from '../data/bootstrap.js';
 import { createPool, type Sql } from '../data/driver/index.js';
 import { auditRolesOf, auditRoutinesAndViewsOf, auditTablesOf, diffShapes, schemaShape, schemaShapes, type Finding } from './audit.js';
-import { probeTargets } from './probe.js';
+import { probeTargets } from './probe/index.js';
 import { listTargets, type MigrationTarget } from './targets.js';
 
 export interface AuditReport {
@@ -16,7 +16,7 @@ export interface AuditOptions {
   /** Only these targets (default: every target of the platform). */
   readonly targets?: readonly MigrationTarget[];
   /**
-   * The behavioural probe (probe.ts): rows of two synthetic tenants written and checked as each
+   * The behavioural probe (probe/): rows of two synthetic tenants written and checked as each
    * target's runtime role, in a transaction that is rolled back. Default true; false leaves the
    * structural checks only.
    */
