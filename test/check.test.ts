@@ -6,9 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type AuditReport, type Finding } from '../src/index.js';
-import { auditAll } from '../src/migrate/check.js';
 import type { MigrationTarget } from '../src/migrate/targets.js';
-import { ident, type Sql } from '../src/data/driver/index.js';
+import { auditHelpers } from './audit-helpers.js';
 import { createPlatform, runCli, type Platform } from './fixtures/platform.js';
 
 const CONTROL = 'database:control';
@@ -22,30 +21,10 @@ describe('tenantry check', () => {
   let d: MigrationTarget;
   let targetCount: number;
 
-  const audit = () => auditAll(p.admin, p.url);
-  const show = (r: AuditReport) => JSON.stringify(r.findings, null, 1);
-  const on = <T>(t: MigrationTarget, fn: (sql: Sql, schema: string) => Promise<T>) => p.on(t, (sql) => fn(sql, ident(t.schema)));
+  const { audit, show, on, assertClean, breakAndRestore } = auditHelpers(() => p, { targets: () => targetCount });
   const find = (r: AuditReport, check: string, target: string, object?: string | RegExp): Finding | undefined =>
     r.findings.find((f) => f.check === check && f.target === target &&
       (object === undefined || (typeof object === 'string' ? f.object === object : object.test(f.object))));
-  const assertClean = async (after: string) => {
-    const r = await audit();
-    assert.equal(r.ok, true, `not clean after ${after}: ${show(r)}`);
-    assert.deepEqual(r.findings, []);
-    assert.equal(r.targets, targetCount);
-  };
-  /** Breaks something, audits, checks the findings, then restores (always) and expects a clean audit. */
-  const breakAndRestore = async (what: string, brk: () => Promise<unknown>, restore: () => Promise<unknown>, verify: (r: AuditReport) => void | Promise<void>) => {
-    try {
-      await brk();
-      const r = await audit();
-      assert.equal(r.ok, false, `${what}: no findings`);
-      await verify(r);
-    } finally {
-      await restore();
-    }
-    await assertClean(`restoring ${what}`);
-  };
 
   before(async () => {
     p = await createPlatform(['schema', 'database', 'schema'], 'chk');
