@@ -99,12 +99,18 @@ describe('statement cache and lanes', () => {
         }
       }
       for (const t of schemaTenants) assert.equal(pids.get(t.id)!.size, 1, `${t.slug} always on one connection when it is free`);
-      // With the tenant's connection busy, the next request takes another free one instead of waiting.
+      // With the tenant's connection busy, the next request waits for it (planning again elsewhere
+      // costs more than a short wait), but once one waits there, the next takes a free one.
       const t = schemaTenants[0]!;
+      const home = [...pids.get(t.id)!][0]!;
       const busy = runWithTenant(t, () => db.query('select pg_sleep(0.3)'));
+      const waiting = runWithTenant(t, () => db.query<{ pid: number }>(pidSql));
       const started = Date.now();
-      await runWithTenant(t, () => db.query(pidSql));
-      assert.ok(Date.now() - started < 250, 'did not wait for the busy connection');
+      const [other] = await runWithTenant(t, () => db.query<{ pid: number }>(pidSql));
+      assert.ok(Date.now() - started < 250, 'the third did not wait for the busy connection');
+      assert.notEqual(other!.pid, home, 'it ran on another connection');
+      const [second] = await waiting;
+      assert.equal(second!.pid, home, 'the second waited for its own connection');
       await busy;
     } finally {
       await db.close();

@@ -39,10 +39,13 @@ class NodePostgresConnection implements SqlConnection {
   #released = false;
 
   readonly #onRelease: () => void;
+  /** The affinity this connection's lane is home to, if it was taken for that affinity. */
+  readonly #home: string | undefined;
 
-  constructor(client: pg.PoolClient, prepare: boolean, statementCache: number, onRelease: () => void) {
+  constructor(client: pg.PoolClient, prepare: boolean, statementCache: number, onRelease: () => void, home?: string) {
     this.#client = client;
     this.#onRelease = onRelease;
+    this.#home = home;
     this.#prepare = prepare;
     let session = sessions.get(client);
     if (!session) sessions.set(client, (session = newSession(prepare ? statementCache : 0)));
@@ -52,7 +55,8 @@ class NodePostgresConnection implements SqlConnection {
   pipeline(statements: readonly Statement[]): Promise<Row[][]> {
     if (this.#released) return Promise.reject(new Error('connection used after release'));
     const run = () => new Promise<Row[][]>((resolve, reject) => {
-      const names = statements.map((s) => (this.#prepare ? statementName(s.text, s.planKey, this.#session) : ''));
+      const names = statements.map((s) => (this.#prepare
+        ? statementName(s.text, s.planKey, this.#session, s.planKey !== undefined && s.planKey !== this.#home) : ''));
       const query = new PipelinedQuery(statements, names, this.#session, (err, rows) => (err ? reject(err) : resolve(rows!)));
       query.callback = (err) => { if (err) reject(err); };
       this.#client.query(query as unknown as pg.QueryConfig);
@@ -105,6 +109,8 @@ class NodePostgresConnection implements SqlConnection {
 }
 
 const DEFAULT_STATEMENT_CACHE = 500;
+/** Affinities a lane remembers serving as a guest. */
+const GUESTS_PER_LANE = 32;
 
 /** FNV-1a: a stable, cheap hash of an affinity key to a lane. */
 function laneOf(key: string, lanes: number): number {
@@ -122,6 +128,8 @@ class NodePostgresPool implements Sql {
    */
   readonly #taken: number[];
   readonly #sizes: number[];
+  /** Per lane, affinities it served as a guest lately (least recent first): their plans may be there. */
+  readonly #guests: Map<string, true>[];
   readonly #url: string;
   readonly #options: PoolOptions;
   readonly #listeners = new Set<() => Promise<void>>();
@@ -134,6 +142,7 @@ class NodePostgresPool implements Sql {
     // max split as evenly as it goes: 10 over 4 lanes is 3, 3, 2, 2.
     this.#sizes = Array.from({ length: lanes }, (_, i) => Math.floor(max / lanes) + (i < max % lanes ? 1 : 0));
     this.#taken = this.#sizes.map(() => 0);
+    this.#guests = this.#sizes.map(() => new Map());
     this.#lanes = this.#sizes.map((size) => {
       const pool = new pg.Pool({
         connectionString: url,
@@ -163,27 +172,46 @@ class NodePostgresPool implements Sql {
       this.#taken[lane]!--;
       throw err;
     }
+    const home = affinity !== undefined && (this.#lanes.length === 1 || laneOf(affinity, this.#lanes.length) === lane) ? affinity : undefined;
     return new NodePostgresConnection(client, this.#options.prepare ?? true, this.#options.statementCache ?? DEFAULT_STATEMENT_CACHE,
-      () => { this.#taken[lane]!--; });
+      () => { this.#taken[lane]!--; }, home);
   }
 
   /**
-   * The lane to take a connection from: the affinity's own when it has one free (or room for one),
-   * else any lane with one free, else (everything busy) the affinity's own, or the least taken.
+   * The lane to take a connection from. With an affinity: its own lane when a connection is free
+   * there; else a free lane it was a guest of lately (its plans may be there); else, when its own
+   * lane has nobody waiting yet, its own (a short wait costs less CPU than planning again
+   * elsewhere, and when the machine is busy CPU is what is short); else any free lane (a tenant
+   * with many requests at once spreads over the pool, and each lane it uses learns it). Without an
+   * affinity: any free lane, else the one with the shortest queue.
    */
   #lane(affinity: string | undefined): number {
     const n = this.#lanes.length;
     if (n === 1) return 0;
     const taken = this.#taken;
     const sizes = this.#sizes;
+    const free = (i: number) => taken[i]! < sizes[i]!;
     const own = affinity === undefined ? -1 : laneOf(affinity, n);
-    if (own >= 0 && taken[own]! < sizes[own]!) return own;
+    if (own >= 0) {
+      if (free(own)) return own;
+      for (let i = 0; i < n; i++) if (free(i) && this.#guests[i]!.has(affinity!)) return this.#guest(i, affinity!);
+      if (taken[own] === sizes[own]) return own;
+    }
     let least = 0;
     for (let i = 0; i < n; i++) {
-      if (taken[i]! < sizes[i]!) return i;
+      if (free(i)) return own >= 0 ? this.#guest(i, affinity!) : i;
       if (taken[i]! - sizes[i]! < taken[least]! - sizes[least]!) least = i;
     }
     return own >= 0 ? own : least;
+  }
+
+  /** Notes that lane `i` serves `affinity` as a guest (bounded, least recent dropped). */
+  #guest(i: number, affinity: string): number {
+    const guests = this.#guests[i]!;
+    guests.delete(affinity);
+    guests.set(affinity, true);
+    if (guests.size > GUESTS_PER_LANE) guests.delete(guests.keys().next().value as string);
+    return i;
   }
 
   async query<T = Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {

@@ -11,16 +11,24 @@
 
 /** What we know of one server connection's session: the statements it has parsed. */
 export interface SessionState {
-  /** Named statements parsed on this connection, least recently used first. */
+  /** Every named statement parsed on this connection (either segment below). */
   readonly parsed: Map<string, true>;
+  /**
+   * Two least-recently-used segments: `home` for shared statements and those of the tenants whose
+   * lane this connection is in, `guest` (a tenth) for tenants that borrowed it while their own was
+   * busy — so that guests, many and each rarely back, cannot push out the home tenants' plans.
+   */
+  readonly home: Map<string, true>;
+  readonly guest: Map<string, true>;
   /** Names to Close before anything else is sent: evicted, or their Parse may have failed. */
   readonly unsure: Set<string>;
-  /** Most named statements this connection keeps. */
-  readonly capacity: number;
+  readonly homeCapacity: number;
+  readonly guestCapacity: number;
 }
 
 export function newSession(capacity: number): SessionState {
-  return { parsed: new Map(), unsure: new Set(), capacity };
+  const guestCapacity = capacity > 0 ? Math.max(1, Math.floor(capacity / 10)) : 0;
+  return { parsed: new Map(), home: new Map(), guest: new Map(), unsure: new Set(), homeCapacity: capacity - guestCapacity, guestCapacity };
 }
 
 /** Names by plan key and text, shared by every pool; bounded (past it, statements go unnamed). */
@@ -29,10 +37,11 @@ const MAX_NAMES = 100_000;
 
 /**
  * The name to run `text` under on this connection ('' = the unnamed statement, parsed every
- * time). Marks it most recently used; makes room by scheduling the least recently used for Close.
+ * time). Marks it most recently used in its segment; makes room by scheduling the least recently
+ * used of that segment for Close.
  */
-export function statementName(text: string, planKey: string | undefined, session: SessionState): string {
-  if (session.capacity <= 0) return '';
+export function statementName(text: string, planKey: string | undefined, session: SessionState, guest = false): string {
+  if (session.homeCapacity <= 0) return '';
   const key = planKey ? `${planKey}\u0000${text}` : text;
   let name = names.get(key);
   if (name === undefined) {
@@ -41,14 +50,20 @@ export function statementName(text: string, planKey: string | undefined, session
     names.set(key, name);
   }
   const { parsed } = session;
-  if (parsed.delete(name)) {
-    parsed.set(name, true);
-    return name;
+  // A statement already parsed stays in the segment it is in.
+  for (const segment of [session.home, session.guest]) {
+    if (segment.delete(name)) {
+      segment.set(name, true);
+      return name;
+    }
   }
-  if (parsed.size >= session.capacity) {
-    const oldest = parsed.keys().next().value as string;
+  const segment = guest ? session.guest : session.home;
+  if (segment.size >= (guest ? session.guestCapacity : session.homeCapacity)) {
+    const oldest = segment.keys().next().value as string;
+    segment.delete(oldest);
     parsed.delete(oldest);
     session.unsure.add(oldest);
   }
+  segment.set(name, true);
   return name;
 }
