@@ -62,6 +62,32 @@ describe('platform scope is audited', () => {
     assert.equal(row!.n, 0);
   });
 
+  it('platform-only catalog reads and writes refuse to run outside the platform scope; tenant-scoped ones outside a tenant', async () => {
+    const { tenantry } = stack;
+    const acme = stack.tenants.find((t) => t.slug === 'acme')!;
+    await assert.rejects(() => tenantry.catalog.list({ limit: 1 }), /withPlatformScope/);
+    await assert.rejects(() => tenantry.auditLog.list({ limit: 1 }), /withPlatformScope/);
+    await assert.rejects(() => tenantry.catalog.setStatus(acme.id, 'suspended'), /withPlatformScope/);
+    await assert.rejects(() => tenantry.catalog.addDomain(acme.id, 'outside.example.com'), /withPlatformScope/);
+    assert.equal((await tenantry.catalog.findById(acme.id))?.status, 'active');
+    // Resolution lookups need no scope; tenant-scoped stores need a tenant.
+    assert.equal((await tenantry.catalog.findBySlug('acme'))?.id, acme.id);
+    await assert.rejects(() => tenantry.apiKeys.list(), TenantContextMissingError);
+    await assert.rejects(() => tenantry.revokeTokens(acme.users[0]!.id), TenantContextMissingError);
+    // Inside the scope: the audit log shows the scope's own entry.
+    const reason = `read-audit-${Date.now()}`;
+    const entries = await withPlatformScope({ actor: 'test-suite', reason }, async () => {
+      assert.ok((await tenantry.catalog.list({ limit: 10 })).some((t) => t.id === acme.id));
+      for (let i = 0; i < 50; i++) {
+        const found = (await tenantry.auditLog.list({ limit: 20 })).filter((e) => e.detail.reason === reason);
+        if (found.length) return found;
+        await sleep(20);
+      }
+      return [];
+    });
+    assert.deepEqual(entries.map((e) => [e.actor, e.action]), [['test-suite', 'platform_scope']]);
+  });
+
   it('data access outside a tenant context throws before any SQL', async () => {
     await assert.rejects(() => stack.tenantry.db.query('select 1'), TenantContextMissingError);
     await assert.rejects(() => stack.tenantry.db.transaction(async (tx) => tx.query('select 1')), TenantContextMissingError);
