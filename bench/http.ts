@@ -135,6 +135,38 @@ export class BackendCpu {
     for (const [pid, t] of after) ticks += t - (before.get(pid) ?? 0);
     return (ticks / this.#ticksPerSecond) * 1e6;
   }
+
+  /**
+   * Follows the backends of `applicationNames` while a load runs, reading them every 250 ms:
+   * backends that end during the load (a connection discarded after its client went away, as
+   * every load generator's does at the end of a round) still count up to their last reading,
+   * which a snapshot before and one after would miss.
+   */
+  follow(applicationNames: readonly string[]): { stop(): Promise<number | undefined> } {
+    if (!this.enabled) return { stop: async () => undefined };
+    const first = new Map<number, number>();
+    const last = new Map<number, number>();
+    const read = async () => {
+      const now = await this.snapshot(applicationNames);
+      for (const [pid, t] of now ?? []) {
+        if (!first.has(pid)) first.set(pid, reading === 0 ? t : 0);
+        last.set(pid, t);
+      }
+      reading++;
+    };
+    let reading = 0;
+    let busy: Promise<void> = read();
+    const timer = setInterval(() => { busy = busy.then(read, read); }, 250);
+    return {
+      stop: async () => {
+        clearInterval(timer);
+        await busy.then(read, read);
+        let ticks = 0;
+        for (const [pid, t] of last) ticks += t - (first.get(pid) ?? 0);
+        return (ticks / this.#ticksPerSecond) * 1e6;
+      },
+    };
+  }
 }
 
 export interface HttpTarget {
@@ -243,17 +275,16 @@ export async function runHttpPair(targets: readonly HttpTarget[], settings: Http
   const rounds: HttpRound[] = [];
   for (let i = 0; i < settings.rounds; i++) {
     for (const t of targets) {
-      const pgBefore = await pgCpu.snapshot(t.pgApplications);
+      const pgFollow = pgCpu.follow(t.pgApplications);
       const cpuBefore = await t.server.cpuMicros();
       const loadgenBefore = process.cpuUsage();
       const r = await load(t, settings, settings.duration);
       const loadgen = process.cpuUsage(loadgenBefore);
       t.server.assertAlive();
       const cpuAfter = await t.server.cpuMicros();
-      const pgAfter = await pgCpu.snapshot(t.pgApplications);
+      const pg = await pgFollow.stop();
       checkRun(t.side, `round ${i + 1}`, r);
       const requests = r.requests.total;
-      const pg = pgCpu.delta(pgBefore, pgAfter);
       const round_: HttpRound = {
         side: t.side,
         round: i + 1,
