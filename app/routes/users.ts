@@ -16,18 +16,20 @@ function uniqueEmail(err: unknown): never {
 }
 
 /**
- * Locks the user `id` and every owner of the tenant, FOR UPDATE, in id order, and returns the
- * target (undefined if there is none) and how many owners there are.
+ * Locks the user `id` and every owner of the tenant, in id order, and returns the target
+ * (undefined if there is none) and how many owners there are.
  *
  * Every change that could take an owner away runs this first, so two of them never both see
  * "another owner is left": the second waits for the first, and then re-reads the rows it locks
  * (READ COMMITTED re-checks `role = 'owner'` on the version the first committed), counting one
  * owner fewer. One statement, rows locked in one order (id): two such changes cannot deadlock.
  * Locking the target's row also orders the change after any login reading it (FOR SHARE) and
- * before any that reads it next — what makes revoking its tokens race-free.
+ * before any that reads it next — what makes revoking its tokens race-free. FOR NO KEY UPDATE
+ * conflicts with both of those and with itself, but not with the key-share locks of foreign keys:
+ * tickets and comments of these users are written meanwhile without waiting.
  */
 async function lockTargetAndOwners(tx: TenantTransaction, id: string): Promise<{ target: UserRow | undefined; owners: number }> {
-  const rows = await tx.query<UserRow>(`select ${columns} from users where id = $1 or role = 'owner' order by id for update`, [id]);
+  const rows = await tx.query<UserRow>(`select ${columns} from users where id = $1 or role = 'owner' order by id for no key update`, [id]);
   return { target: rows.find((r) => r.id === id), owners: rows.filter((r) => r.role === 'owner').length };
 }
 
