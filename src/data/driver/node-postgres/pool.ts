@@ -34,8 +34,9 @@ class NodePostgresConnection implements SqlConnection {
   readonly #client: pg.PoolClient;
   readonly #session: SessionState;
   readonly #prepare: boolean;
-  /** Queries of one caller run one after another (node-postgres deprecates queueing on a client). */
+  /** The last call of this borrower, and how many have not settled yet (see #serial). */
   #tail: Promise<unknown> = Promise.resolve();
+  #pending = 0;
   #released = false;
 
   readonly #onRelease: () => void;
@@ -53,30 +54,36 @@ class NodePostgresConnection implements SqlConnection {
   }
 
   pipeline(statements: readonly Statement[]): Promise<Row[][]> {
-    if (this.#released) return Promise.reject(new Error('connection used after release'));
-    const run = () => new Promise<Row[][]>((resolve, reject) => {
+    return this.#serial(() => new Promise<Row[][]>((resolve, reject) => {
       const names = statements.map((s) => (this.#prepare
         ? statementName(s.text, s.planKey, this.#session, s.planKey !== undefined && s.planKey !== this.#home) : ''));
       const query = new PipelinedQuery(statements, names, this.#session, (err, rows) => (err ? reject(err) : resolve(rows!)));
       query.callback = (err) => { if (err) reject(err); };
       this.#client.query(query as unknown as pg.QueryConfig);
-    });
-    const result = this.#tail.then(run, run);
-    this.#tail = result.catch(() => {});
-    return result;
+    }));
+  }
+
+  execute(script: string): Promise<void> {
+    return this.#serial(async () => { await this.#client.query(script); });
+  }
+
+  /**
+   * Runs the calls of one borrower one after another (node-postgres deprecates queueing on a
+   * client). The usual case — nothing else pending — starts at once, without chaining promises.
+   */
+  #serial<T>(run: () => Promise<T>): Promise<T> {
+    if (this.#released) return Promise.reject(new Error('connection used after release'));
+    const started = this.#pending === 0 ? run() : this.#tail.then(run, run);
+    this.#pending++;
+    const settled = () => { this.#pending--; };
+    started.then(settled, settled);
+    this.#tail = started;
+    return started;
   }
 
   async query<T = Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
     const [rows] = await this.pipeline([{ text, params }]);
     return rows as T[];
-  }
-
-  execute(script: string): Promise<void> {
-    if (this.#released) return Promise.reject(new Error('connection used after release'));
-    const run = async () => { await this.#client.query(script); };
-    const result = this.#tail.then(run, run);
-    this.#tail = result.catch(() => {});
-    return result;
   }
 
   get transactionStatus(): TransactionStatus {
