@@ -468,22 +468,25 @@ describe('data plane (pooled) on PostgreSQL', () => {
         conn.release();
       }
     };
-    const measure = async <T>(fn: () => Promise<T>): Promise<{ flights: number; syncs: number; result: T }> => {
+    const measure = async <T>(fn: () => Promise<T>): Promise<{ flights: number; syncs: number; describes: number; result: T }> => {
       const start = proxy.flights;
       const syncs = proxy.syncs;
+      const describes = proxy.describes;
       const result = await fn();
-      return { flights: proxy.flights - start, syncs: proxy.syncs - syncs, result };
+      return { flights: proxy.flights - start, syncs: proxy.syncs - syncs, describes: proxy.describes - describes, result };
     };
     try {
       // Warm up: connect, and let the driver describe each prepared statement once.
       const cold = await measure(() => runWithTenant(A, () => db.query(text, ['open'])));
       assert.ok(cold.flights >= 1);
+      assert.ok(cold.describes >= 1, 'the first execution on a connection describes its statements');
       await runWithTenant(A, () => db.query(text, ['open']));
       await naive(A);
 
       const piped = await measure(() => runWithTenant(A, () => db.query<{ tenant_id: string; title: string }>(text, ['open'])));
       const slow = await measure(() => naive(A));
       assert.equal(piped.flights, 1, 'db.query(): context and statement in one flight');
+      assert.equal(piped.describes, 0, 'a warm prepared statement is not described again: its row description is kept');
       assert.equal(piped.syncs, 1, 'db.query(): context and statement before a single Sync');
       assert.equal(slow.flights, 4, 'awaited BEGIN, set_config, SELECT, COMMIT: four flights');
       assert.equal(slow.syncs, 4, 'awaited BEGIN, set_config, SELECT, COMMIT: four Syncs');

@@ -9,6 +9,8 @@ export class FlightProxy {
   flights = 0;
   /** ReadyForQuery messages from the server: one per Sync (or simple query) the client sent. */
   syncs = 0;
+  /** Describe messages from the client. */
+  describes = 0;
   connections = 0;
   clientBytes = 0;
   readonly #server: net.Server;
@@ -31,7 +33,26 @@ export class FlightProxy {
       let serverSpokeLast = true;
       // Server messages are framed as type (1 byte) + length (4 bytes, counting itself) + body.
       let pending = Buffer.alloc(0);
+      // Client messages are framed like the server's, except the first (startup: length first).
+      let fromClient = Buffer.alloc(0);
+      let startup = true;
       client.on('data', (chunk) => {
+        fromClient = Buffer.concat([fromClient, chunk]);
+        for (;;) {
+          if (startup) {
+            if (fromClient.length < 4) break;
+            const size = fromClient.readInt32BE(0);
+            if (fromClient.length < size) break;
+            fromClient = fromClient.subarray(size);
+            startup = false;
+            continue;
+          }
+          if (fromClient.length < 5) break;
+          const size = 1 + fromClient.readInt32BE(1);
+          if (fromClient.length < size) break;
+          if (fromClient[0] === 0x44) proxy.describes++; // 'D' Describe
+          fromClient = fromClient.subarray(size);
+        }
         proxy.clientBytes += chunk.length;
         if (serverSpokeLast) proxy.flights++;
         serverSpokeLast = false;

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Row, Statement } from '../sql.js';
 
-import type { SessionState } from './statement-cache.js';
+import { forget, type SessionState } from './statement-cache.js';
 
 /** The parts of node-postgres' Result that a custom query object drives (pg/lib/result.js). */
 interface ResultBuilder {
@@ -46,6 +46,10 @@ export class PipelinedQuery {
   readonly #done: (err: Error | undefined, rows?: Row[][]) => void;
   #index = 0;
   #rowError: Error | undefined;
+  /** Per statement: the row description the server sent for it (a Describe was sent). */
+  readonly #descriptions: (unknown[] | undefined)[];
+  /** Per statement: was a Describe sent for it (else its description came from the session). */
+  readonly #describing: boolean[];
   /** node-postgres calls this when the exchange fails before or without a server error. */
   callback: ((err: Error | undefined) => void) | undefined;
 
@@ -56,6 +60,8 @@ export class PipelinedQuery {
     this.#session = session;
     this.#done = done;
     this.#results = statements.map(() => new Result(undefined, pg.types));
+    this.#descriptions = statements.map(() => undefined);
+    this.#describing = statements.map(() => true);
   }
 
   submit(connection: ProtocolConnection): Error | null {
@@ -67,19 +73,25 @@ export class PipelinedQuery {
     } catch (err) {
       return err as Error;
     }
-    const { parsed, unsure } = this.#session;
+    const { parsed, unsure, described } = this.#session;
     connection.stream.cork();
     try {
       for (const name of unsure) connection.close({ type: 'S', name });
       unsure.clear();
       for (let i = 0; i < this.#statements.length; i++) {
         const name = this.#names[i]!;
+        const known = name && parsed.has(name) ? described.get(name) : undefined;
         if (!name || !parsed.has(name)) {
           connection.parse({ text: this.#statements[i]!.text, name, types: [] });
           if (name) parsed.set(name, true);
         }
         connection.bind({ portal: '', statement: name, values: values[i]! });
-        connection.describe({ type: 'P', name: '' });
+        if (known) {
+          this.#results[i]!.addFields(known);
+          this.#describing[i] = false;
+        } else {
+          connection.describe({ type: 'P', name: '' });
+        }
         connection.execute({ portal: '', rows: 0 });
       }
       connection.sync();
@@ -91,6 +103,7 @@ export class PipelinedQuery {
 
   handleRowDescription(msg: { fields: unknown[] }): void {
     this.#results[this.#index]?.addFields(msg.fields);
+    this.#descriptions[this.#index] = msg.fields;
   }
 
   handleDataRow(msg: { fields: unknown[] }): void {
@@ -105,7 +118,14 @@ export class PipelinedQuery {
 
   handleCommandComplete(msg: unknown): void {
     this.#results[this.#index]?.addCommandComplete(msg);
+    this.#remember(this.#index);
     this.#index++;
+  }
+
+  /** Keeps the description of a named statement that was described (none at all: NoData). */
+  #remember(i: number): void {
+    const name = this.#names[i];
+    if (name && this.#describing[i] && this.#session.parsed.has(name)) this.#session.described.set(name, this.#descriptions[i] ?? []);
   }
 
   handleEmptyQuery(): void {
@@ -124,7 +144,7 @@ export class PipelinedQuery {
     const from = (err as { code?: string }).code === '0A000' ? 0 : this.#index;
     for (let i = from; i < this.#names.length; i++) {
       const name = this.#names[i]!;
-      if (name && this.#session.parsed.delete(name)) this.#session.unsure.add(name);
+      if (name && this.#session.parsed.has(name)) forget(this.#session, name);
     }
     this.#done(err);
   }

@@ -22,13 +22,29 @@ export interface SessionState {
   readonly guest: Map<string, true>;
   /** Names to Close before anything else is sent: evicted, or their Parse may have failed. */
   readonly unsure: Set<string>;
+  /**
+   * The row description of each parsed statement, from its first execution: later executions
+   * skip the Describe message (the server would send the same description again; if a
+   * migration changes it, PostgreSQL refuses the statement with 0A000 and it is parsed afresh).
+   */
+  readonly described: Map<string, unknown[]>;
   readonly homeCapacity: number;
   readonly guestCapacity: number;
 }
 
 export function newSession(capacity: number): SessionState {
   const guestCapacity = capacity > 0 ? Math.max(1, Math.floor(capacity / 10)) : 0;
-  return { parsed: new Map(), home: new Map(), guest: new Map(), unsure: new Set(), homeCapacity: capacity - guestCapacity, guestCapacity };
+  return {
+    parsed: new Map(), home: new Map(), guest: new Map(), unsure: new Set(), described: new Map(),
+    homeCapacity: capacity - guestCapacity, guestCapacity,
+  };
+}
+
+/** Forgets what this connection has of `name`; it is closed before anything else is sent. */
+export function forget(session: SessionState, name: string): void {
+  session.parsed.delete(name);
+  session.described.delete(name);
+  session.unsure.add(name);
 }
 
 /** Names by plan key and text, shared by every pool; bounded (past it, statements go unnamed). */
@@ -61,8 +77,7 @@ export function statementName(text: string, planKey: string | undefined, session
   if (segment.size >= (guest ? session.guestCapacity : session.homeCapacity)) {
     const oldest = segment.keys().next().value as string;
     segment.delete(oldest);
-    parsed.delete(oldest);
-    session.unsure.add(oldest);
+    forget(session, oldest);
   }
   segment.set(name, true);
   return name;
