@@ -45,8 +45,8 @@ export class CredentialRevocations {
   readonly #timeoutMs: number;
   /** How far back revocations matter: a token older than this has expired anyway. */
   readonly #horizonSeconds: number;
-  /** key(tenant, subject) → revoked before (a credential clock value). */
-  #revokedBefore = new Map<string, number>();
+  /** key(tenant, subject) → revoked before (a credential clock value), and when this process learnt it. */
+  #revokedBefore = new Map<string, { before: number; seenAt: number }>();
 
   constructor(sql: Sql, timeoutMs: number, horizonSeconds: number) {
     this.#sql = sql;
@@ -84,16 +84,16 @@ export class CredentialRevocations {
       }
       return Number(row!.revoked_before);
     }));
-    this.#remember(key(tenantId, subject), revokedBefore);
-    // Rows older than a token lifetime revoke nothing any more.
-    await this.#sql.query('delete from tenantry.credential_revocations where revoked_at < now() - make_interval(secs => $1)',
+    this.#remember(key(tenantId, subject), revokedBefore, Date.now());
+    // Rows older than a token lifetime revoke nothing any more (best effort, off the caller's path).
+    void this.#sql.query('delete from tenantry.credential_revocations where revoked_at < now() - make_interval(secs => $1)',
       [this.#horizonSeconds]).catch(() => {});
   }
 
   /** Is a token of `subject` carrying clock reading `cv` revoked? In memory, no I/O. */
   isRevoked(tenantId: string, subject: string, cv: number): boolean {
-    const before = this.#revokedBefore.get(key(tenantId, subject));
-    return before !== undefined && cv < before;
+    const entry = this.#revokedBefore.get(key(tenantId, subject));
+    return entry !== undefined && cv < entry.before;
   }
 
   /** Reads the revocations that can still matter (on start, on NOTIFY, on reconnection, or polled). */
@@ -101,15 +101,18 @@ export class CredentialRevocations {
     const rows = await catalogCall(this.#timeoutMs, () => this.#sql.query<{ tenant_id: string; subject: string; revoked_before: string }>(
       `select tenant_id::text, subject, revoked_before::text from tenantry.credential_revocations
         where revoked_at > now() - make_interval(secs => $1)`, [this.#horizonSeconds]));
-    const next = new Map<string, number>();
-    for (const r of rows) next.set(key(r.tenant_id, r.subject), Number(r.revoked_before));
-    // A revocation made here while the read was under way is not lost (values only grow).
-    for (const [k, v] of this.#revokedBefore) if (v > (next.get(k) ?? 0)) next.set(k, v);
-    this.#revokedBefore = next;
+    const now = Date.now();
+    const previous = this.#revokedBefore;
+    this.#revokedBefore = new Map();
+    for (const r of rows) this.#remember(key(r.tenant_id, r.subject), Number(r.revoked_before), previous.get(key(r.tenant_id, r.subject))?.seenAt ?? now);
+    // A revocation made here while the read was under way is not lost (values only grow); one
+    // older than the horizon is forgotten here as it is in the catalog.
+    for (const [k, v] of previous) if (v.seenAt > now - this.#horizonSeconds * 1000) this.#remember(k, v.before, v.seenAt);
   }
 
-  #remember(k: string, revokedBefore: number): void {
-    this.#revokedBefore.set(k, Math.max(revokedBefore, this.#revokedBefore.get(k) ?? 0));
+  #remember(k: string, before: number, seenAt: number): void {
+    const known = this.#revokedBefore.get(k);
+    if (!known || before > known.before) this.#revokedBefore.set(k, { before, seenAt });
   }
 }
 
