@@ -117,6 +117,35 @@ describe('statement cache and lanes', () => {
     }
   });
 
+  it('with every lane busy, a caller gets whichever connection frees first (no queue behind one lane)', async () => {
+    const pool = createPool(runtimeUrl(stack), { max: 2, lanes: 2 });
+    try {
+      const slow = pool.query('select pg_sleep(1.0)');
+      const quick = pool.query('select pg_sleep(0.2)');
+      const started = Date.now();
+      await pool.query('select 1');
+      const waited = Date.now() - started;
+      assert.ok(waited < 800, `served when the quicker lane freed (~200 ms), not behind the slow one: ${waited} ms`);
+      await Promise.all([slow, quick]);
+      // And an affinity whose lane is taken, with a caller already waiting there, also takes any.
+      const t = schemaTenants[1]!.id;
+      const a = pool.connect(t);
+      const first = await a;
+      const busyElsewhere = pool.query('select pg_sleep(0.2)');
+      const queuedOnOwn = pool.connect(t);
+      const startedAgain = Date.now();
+      const other = pool.connect(t);
+      setTimeout(() => first.release(), 1_000);
+      const got = await other;
+      assert.ok(Date.now() - startedAgain < 800, 'the third caller of a busy lane took the other lane when it freed');
+      got.release();
+      (await queuedOnOwn).release();
+      await busyElsewhere;
+    } finally {
+      await pool.end();
+    }
+  });
+
   it('behind a transaction pooler (prepare off) nothing is prepared', async () => {
     const pool = createPool(runtimeUrl(stack), { max: 1, prepare: false });
     const db = plane(pool);

@@ -137,6 +137,8 @@ class NodePostgresPool implements Sql {
   readonly #sizes: number[];
   /** Per lane, affinities it served as a guest lately (least recent first): their plans may be there. */
   readonly #guests: Map<string, true>[];
+  /** Callers waiting for a connection of any lane, first come first served. */
+  readonly #anyLane: { take(lane: number): void }[] = [];
   readonly #url: string;
   readonly #options: PoolOptions;
   readonly #listeners = new Set<() => Promise<void>>();
@@ -170,27 +172,59 @@ class NodePostgresPool implements Sql {
   }
 
   async connect(affinity?: string): Promise<SqlConnection> {
-    const lane = this.#lane(affinity);
-    this.#taken[lane]!++;
+    let lane = this.#lane(affinity);
+    // Every lane busy: wait for whichever frees first (never behind one lane's queue while
+    // another lane's connection sits idle).
+    if (lane < 0) lane = await this.#waitForAnyLane();
+    else this.#taken[lane]!++;
     let client: pg.PoolClient;
     try {
       client = await this.#lanes[lane]!.connect();
     } catch (err) {
-      this.#taken[lane]!--;
+      this.#returned(lane);
       throw err;
     }
     const home = affinity !== undefined && (this.#lanes.length === 1 || laneOf(affinity, this.#lanes.length) === lane) ? affinity : undefined;
+    if (home === undefined && affinity !== undefined) this.#guest(lane, affinity);
     return new NodePostgresConnection(client, this.#options.prepare ?? true, this.#options.statementCache ?? DEFAULT_STATEMENT_CACHE,
-      () => { this.#taken[lane]!--; }, home);
+      () => this.#returned(lane), home);
+  }
+
+  /** A lane's connection came back (or was never got): the first waiter for any lane gets it. */
+  #returned(lane: number): void {
+    this.#taken[lane]!--;
+    // Callers queued in the lane itself (taken beyond its size) come first: node-postgres hands
+    // them the connection.
+    if (this.#taken[lane]! >= this.#sizes[lane]!) return;
+    const waiter = this.#anyLane.shift();
+    if (waiter) {
+      this.#taken[lane]!++;
+      waiter.take(lane);
+    }
+  }
+
+  #waitForAnyLane(): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      const timeoutMs = (this.#options.connectTimeout ?? 5) * 1000;
+      const waiter = {
+        take: (lane: number) => { clearTimeout(timer); resolve(lane); },
+      };
+      const timer = setTimeout(() => {
+        const i = this.#anyLane.indexOf(waiter);
+        if (i >= 0) this.#anyLane.splice(i, 1);
+        reject(new Error('timeout exceeded when trying to connect'));
+      }, timeoutMs);
+      this.#anyLane.push(waiter);
+    });
   }
 
   /**
-   * The lane to take a connection from. With an affinity: its own lane when a connection is free
-   * there; else a free lane it was a guest of lately (its plans may be there); else, when its own
-   * lane has nobody waiting yet, its own (a short wait costs less CPU than planning again
-   * elsewhere, and when the machine is busy CPU is what is short); else any free lane (a tenant
-   * with many requests at once spreads over the pool, and each lane it uses learns it). Without an
-   * affinity: any free lane, else the one with the shortest queue.
+   * The lane to take a connection from, or -1 to wait for any. With an affinity: its own lane when
+   * a connection is free there; else a free lane it was a guest of lately (its plans may be
+   * there); else, when its own lane has nobody waiting yet, its own (a short wait costs less CPU
+   * than planning again elsewhere, and when the machine is busy CPU is what is short); else any
+   * free lane (a tenant with many requests at once spreads over the pool, and each lane it uses
+   * learns it). Without an affinity: any free lane.
    */
   #lane(affinity: string | undefined): number {
     const n = this.#lanes.length;
@@ -201,24 +235,19 @@ class NodePostgresPool implements Sql {
     const own = affinity === undefined ? -1 : laneOf(affinity, n);
     if (own >= 0) {
       if (free(own)) return own;
-      for (let i = 0; i < n; i++) if (free(i) && this.#guests[i]!.has(affinity!)) return this.#guest(i, affinity!);
-      if (taken[own] === sizes[own]) return own;
+      for (let i = 0; i < n; i++) if (free(i) && this.#guests[i]!.has(affinity!)) return i;
+      if (taken[own] === sizes[own] && this.#anyLane.length === 0) return own;
     }
-    let least = 0;
-    for (let i = 0; i < n; i++) {
-      if (free(i)) return own >= 0 ? this.#guest(i, affinity!) : i;
-      if (taken[i]! - sizes[i]! < taken[least]! - sizes[least]!) least = i;
-    }
-    return own >= 0 ? own : least;
+    for (let i = 0; i < n; i++) if (free(i)) return i;
+    return -1;
   }
 
   /** Notes that lane `i` serves `affinity` as a guest (bounded, least recent dropped). */
-  #guest(i: number, affinity: string): number {
+  #guest(i: number, affinity: string): void {
     const guests = this.#guests[i]!;
     guests.delete(affinity);
     guests.set(affinity, true);
     if (guests.size > GUESTS_PER_LANE) guests.delete(guests.keys().next().value as string);
-    return i;
   }
 
   async query<T = Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
@@ -294,7 +323,7 @@ class NodePostgresPool implements Sql {
 
   get stats(): PoolStats {
     const sum = (f: (p: pg.Pool) => number) => this.#lanes.reduce((n, p) => n + f(p), 0);
-    return { total: sum((p) => p.totalCount), idle: sum((p) => p.idleCount), waiting: sum((p) => p.waitingCount) };
+    return { total: sum((p) => p.totalCount), idle: sum((p) => p.idleCount), waiting: sum((p) => p.waitingCount) + this.#anyLane.length };
   }
 
   async end(): Promise<void> {
