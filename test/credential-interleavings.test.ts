@@ -16,17 +16,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeJwt } from 'jose';
 import { runWithTenant, type Tenant } from '../src/index.js';
 import type { Role } from '../app/roles.js';
-import { startTestStack, type TestStack } from './helpers.js';
+import { callAs, startTestStack, type Method, type TestStack } from './helpers.js';
 
 let stack: TestStack;
 before(async () => { stack = await startTestStack(); });
 after(async () => { await stack?.close(); });
 
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 function call(slug: string, token: string | undefined, method: Method, url: string, payload?: object) {
-  return stack.app.inject({
-    method, url, headers: { 'x-tenant': slug, ...(token ? { authorization: `Bearer ${token}` } : {}) }, ...(payload ? { payload } : {}),
-  });
+  return callAs(stack, slug, token, method, url, payload);
 }
 
 async function tenantOf(slug: string): Promise<Tenant> {

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeJwt, SignJWT } from 'jose';
-import { JWT_SECRET, startTestStack, type TestStack } from './helpers.js';
+import { JWT_SECRET, callAs, startTestStack, type Method, type TestStack } from './helpers.js';
 
 const ITERATIONS = Number(process.env.RACE_ITERATIONS ?? 40);
 const LOOPS = 8;
@@ -23,11 +23,8 @@ let stack: TestStack;
 before(async () => { stack = await startTestStack(); });
 after(async () => { await stack?.close(); });
 
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 function call(slug: string, token: string | undefined, method: Method, url: string, payload?: object) {
-  return stack.app.inject({
-    method, url, headers: { 'x-tenant': slug, ...(token ? { authorization: `Bearer ${token}` } : {}) }, ...(payload ? { payload } : {}),
-  });
+  return callAs(stack, slug, token, method, url, payload);
 }
 
 type Change = 'delete' | 'demote' | 'password';

@@ -18,6 +18,15 @@ export function serverUrl(): string {
   return url;
 }
 
+export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+/** A request to the stack's app for tenant `slug` (X-Tenant), with a bearer token when given. */
+export function callAs(stack: TestStack, slug: string, token: string | undefined, method: Method, url: string, payload?: object) {
+  return stack.app.inject({
+    method, url, headers: { 'x-tenant': slug, ...(token ? { authorization: `Bearer ${token}` } : {}) }, ...(payload ? { payload } : {}),
+  });
+}
+
 /** A fresh, empty database on the test server; `drop()` removes it. */
 export async function createTestDatabase(prefix = 't'): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
   const name = `tenantry_${prefix}_${randomBytes(5).toString('hex')}`;

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ADMIN_TOKEN, startTestStack, type TestStack } from './helpers.js';
+import { ADMIN_TOKEN, callAs, startTestStack, type Method, type TestStack } from './helpers.js';
 
 const ITERATIONS = Number(process.env.RACE_ITERATIONS ?? 40);
 
@@ -13,11 +13,8 @@ let stack: TestStack;
 before(async () => { stack = await startTestStack(); });
 after(async () => { await stack?.close(); });
 
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 function call(slug: string, token: string | undefined, method: Method, url: string, payload?: object) {
-  return stack.app.inject({
-    method, url: `/api/v1${url}`, headers: { 'x-tenant': slug, ...(token ? { authorization: `Bearer ${token}` } : {}) }, ...(payload ? { payload } : {}),
-  });
+  return callAs(stack, slug, token, method, `/api/v1${url}`, payload);
 }
 
 async function login(slug: string, email: string, password: string): Promise<string> {
