@@ -1,8 +1,10 @@
 /**
- * A request whose client goes away has its running statement cancelled on the server: the data
- * plane gets an AbortSignal from the tenancy plugin with the tenant context. Shown with a PATCH
- * that waits on a row lock held by the test: once the client hangs up, the waiting statement must
- * leave pg_stat_activity while the lock is still held.
+ * Time limits over HTTP, shown with a PATCH that waits on a row lock held by the test:
+ * - a request whose client goes away has its running statement cancelled on the server (the data
+ *   plane gets a cancel signal from the tenancy plugin with the tenant context): the waiting
+ *   statement must leave pg_stat_activity while the lock is still held;
+ * - a statement past TENANTRY_STATEMENT_TIMEOUT_MS is cancelled and answered 503 query_timeout,
+ *   problem+json, and writes nothing.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -61,5 +63,39 @@ describe('client gone', () => {
     }
     const [still] = await stack.admin.query<{ status: string }>('select status from app.tickets where id = $1', [ticket!.id]);
     assert.notEqual(still?.status, 'pending', 'the cancelled update wrote nothing');
+  });
+});
+
+describe('statement timeout over HTTP', () => {
+  let stack: TestStack;
+
+  before(async () => { stack = await startTestStack({ statementTimeoutMs: 300 }, pooledDemoTenants); });
+  after(async () => { await stack?.close(); });
+
+  it('a statement past the timeout is answered 503 query_timeout (problem+json) and writes nothing', async () => {
+    const acme = stack.tenants.find((t) => t.slug === 'acme')!;
+    const token = await stack.token('acme', 'owner');
+    const [ticket] = await stack.admin.query<{ id: string; status: string }>('select id, status from app.tickets where tenant_id = $1 limit 1', [acme.id]);
+    const target = ticket!.status === 'pending' ? 'open' : 'pending';
+    const locker = await stack.admin.connect();
+    try {
+      await locker.query('begin');
+      await locker.query('select 1 from app.tickets where id = $1 for update', [ticket!.id]);
+      const started = Date.now();
+      const res = await stack.app.inject({
+        method: 'PATCH', url: `/api/v1/tickets/${ticket!.id}`,
+        headers: { 'x-tenant': 'acme', authorization: `Bearer ${token}` }, payload: { status: target },
+      });
+      const took = Date.now() - started;
+      assert.equal(res.statusCode, 503, res.body);
+      assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
+      assert.equal(res.json().code, 'query_timeout');
+      assert.ok(took >= 250 && took < 3_000, `cancelled at the 300 ms limit, took ${took} ms`);
+    } finally {
+      await locker.query('rollback').catch(() => {});
+      locker.release();
+    }
+    const [after] = await stack.admin.query<{ status: string }>('select status from app.tickets where id = $1', [ticket!.id]);
+    assert.equal(after?.status, ticket!.status, 'the timed-out update wrote nothing');
   });
 });
