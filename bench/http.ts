@@ -128,14 +128,6 @@ export class BackendCpu {
     return out;
   }
 
-  /** Microseconds of backend CPU between two snapshots. */
-  delta(before: Map<number, number> | undefined, after: Map<number, number> | undefined): number | undefined {
-    if (!before || !after) return undefined;
-    let ticks = 0;
-    for (const [pid, t] of after) ticks += t - (before.get(pid) ?? 0);
-    return (ticks / this.#ticksPerSecond) * 1e6;
-  }
-
   /**
    * Follows the backends of `applicationNames` while a load runs, reading them every 250 ms:
    * backends that end during the load (a connection discarded after its client went away, as
