@@ -193,8 +193,19 @@ class NodePostgresPool implements Sql {
       c.on('notification', (m) => { if (m.channel === channel) onNotify(m.payload ?? ''); });
       c.on('error', () => {});
       c.on('end', () => { if (!stopped && client === c) schedule(); });
-      await c.connect();
-      await c.query(`listen "${channel.replace(/"/g, '""')}"`);
+      try {
+        await c.connect();
+        await c.query(`listen "${channel.replace(/"/g, '""')}"`);
+      } catch (err) {
+        // A connection that opened but could not LISTEN is closed, not left behind.
+        await c.end().catch(() => {});
+        throw err;
+      }
+      if (stopped) {
+        // stop() ran while this reconnection was under way.
+        await c.end().catch(() => {});
+        return;
+      }
       client = c;
       delay = 250;
       onConnect?.();
