@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import type { TokenOptions } from '../auth/token-service.js';
+import { checkPlanInputs, type PlanInput } from '../limits/plans.js';
 
 export const resolverNames = ['subdomain', 'domain', 'header', 'jwt', 'apikey'] as const;
 export type ResolverName = (typeof resolverNames)[number];
@@ -68,9 +70,9 @@ export interface TenantryOptions {
    */
   readonly catalogListen: boolean;
   /**
-   * HTTP: a request's headers must have arrived this many milliseconds after it began, or it is
-   * answered 408 request_timeout and its connection closed (a client that opens connections and
-   * never finishes a request cannot hold them). Node's `requestTimeout`; the body is not covered.
+   * HTTP: a request's headers and body must have arrived this many milliseconds after it began,
+   * or it is answered 408 request_timeout and its connection closed (a client that opens
+   * connections and never finishes a request, or trickles its body, cannot hold them).
    */
   readonly requestTimeoutMs: number;
   /**
@@ -78,6 +80,34 @@ export interface TenantryOptions {
    * many milliseconds to finish; connections still open then are closed and shutdown goes on.
    */
   readonly shutdownTimeoutMs: number;
+  /** Plans added or changed over the built-in ones (see src/limits/plans.ts). */
+  readonly plans: Readonly<Record<string, PlanInput>>;
+  /**
+   * Redis shared by every instance: rate buckets, concurrency leases, login throttles, the cache.
+   * Unset: all of it in-process, for one instance.
+   */
+  readonly redisUrl: string | undefined;
+  /** Prefix of every Redis key and channel of this platform. */
+  readonly redisPrefix: string;
+  /** Which proxies' `X-Forwarded-For` is believed (Fastify's `trustProxy`): false, true, a hop count, or addresses/CIDRs. */
+  readonly trustProxy: boolean | number | string;
+  /** Open connections one client address may hold; more are answered 429 and closed. */
+  readonly maxConnectionsPerClient: number;
+  /** A concurrency lease not renewed for this long is dropped (its instance died), milliseconds. */
+  readonly leaseTtlMs: number;
+  /** A transaction waits this long for its tenant's share of the pool before 503 database_busy, milliseconds. */
+  readonly dbQueueTimeoutMs: number;
+  /** The tenant cache's in-process memory, in all and per tenant, bytes. */
+  readonly cache: { readonly maxBytes: number; readonly tenantMaxBytes: number };
+  /** Sign-in throttling (see src/auth/login-throttle.ts). */
+  readonly login: {
+    readonly accountFailures: number;
+    readonly addressFailures: number;
+    readonly windowSeconds: number;
+    readonly maxBlockSeconds: number;
+  };
+  /** Password hashes computed at once (each takes ~32 MiB and a core for tens of ms). */
+  readonly passwordHashConcurrency: number;
   /** Secrets were generated because none was configured (development only). */
   readonly generated: readonly string[];
 }
@@ -129,6 +159,20 @@ interface Resolved {
   catalogListen: boolean;
   requestTimeoutMs: number;
   shutdownTimeoutMs: number;
+  plans: Readonly<Record<string, PlanInput>>;
+  redisUrl: string | undefined;
+  redisPrefix: string;
+  trustProxy: boolean | number | string;
+  maxConnectionsPerClient: number;
+  leaseTtlMs: number;
+  dbQueueTimeoutMs: number;
+  'cache.maxBytes': number;
+  'cache.tenantMaxBytes': number;
+  'login.accountFailures': number;
+  'login.addressFailures': number;
+  'login.windowSeconds': number;
+  'login.maxBlockSeconds': number;
+  passwordHashConcurrency: number;
 }
 
 /** The path of an option in TenantryOptions (`poolMax`, `jwt.secret`, …). */
@@ -307,11 +351,102 @@ export const optionTable: { readonly [K in OptionKey]: OptionSpec<Resolved[K]> }
   },
   requestTimeoutMs: {
     env: 'TENANTRY_REQUEST_TIMEOUT_MS', default: 30_000, ...integer(100, 3_600_000),
-    doc: 'HTTP: a request\'s headers must have arrived this long after it began, or it is answered 408 `request_timeout` and its connection closed',
+    doc: 'HTTP: a request\'s headers and its body must have arrived this long after it began, or it is answered 408 `request_timeout` and its connection closed (a body trickled a byte at a time is cut off too)',
   },
   shutdownTimeoutMs: {
     env: 'TENANTRY_SHUTDOWN_TIMEOUT_MS', default: 10_000, ...integer(0, 3_600_000),
     doc: 'HTTP: on SIGTERM or SIGINT, how long requests in flight may take to finish before their connections are closed',
+  },
+  plans: {
+    env: 'TENANTRY_PLANS', default: {}, defaultDoc: 'built-in `free`, `pro`, `business`, `enterprise`',
+    parse: (raw) => {
+      try {
+        return JSON.parse(raw) as Record<string, PlanInput>;
+      } catch {
+        return invalid('not valid JSON');
+      }
+    },
+    check: (v) => {
+      try {
+        return checkPlanInputs(v);
+      } catch (err) {
+        return invalid((err as Error).message);
+      }
+    },
+    doc: 'plans added or changed, JSON: `{"<plan>": {"requests_per_second": 50, "burst": 100, "concurrent_requests": 10, "db_connections": 2, "statement_timeout_ms": 3000, "quotas": {"users": 10}}}`; each field is merged over the built-in plan of that name (a new plan starts from `free`). See docs/limits.md',
+  },
+  redisUrl: {
+    env: 'REDIS_URL', default: undefined, defaultDoc: '— (in-process)',
+    parse: (raw) => raw,
+    check: (v) => {
+      if (v === undefined) return v;
+      let url: URL;
+      try {
+        url = new URL(v);
+      } catch {
+        return invalid('not a valid redis:// URL');
+      }
+      return url.protocol === 'redis:' || url.protocol === 'rediss:' ? v : invalid('expected a redis:// or rediss:// URL');
+    },
+    doc: 'Redis shared by every instance: rate buckets, concurrency leases, login throttles and the tenant cache (with invalidation through pub/sub). Unset: all of it in-process, for one instance. Unreachable: limits fall back to in-process enforcement and the cache to the database; `/readyz` and the log say so, no request fails because of it',
+  },
+  redisPrefix: {
+    env: 'TENANTRY_REDIS_PREFIX', default: 'tenantry:', ...text,
+    check: (v) => (/^[A-Za-z0-9:_.-]{1,64}$/.test(v) ? v : invalid('1 to 64 characters of A-Z a-z 0-9 : _ . -')),
+    doc: 'prefix of every Redis key and channel (keys are hash-tagged per tenant, `<prefix>{t:<tenant id>}:…`, so they work on Redis Cluster)',
+  },
+  trustProxy: {
+    env: 'TENANTRY_TRUST_PROXY', default: false,
+    parse: (raw) => {
+      if (/^(1|true|on|yes)$/i.test(raw)) return true;
+      if (/^(0|false|off|no)$/i.test(raw)) return false;
+      if (/^\d+$/.test(raw)) return Number(raw);
+      return raw.split(',').map((s) => s.trim()).filter(Boolean).join(',');
+    },
+    doc: 'whose `X-Forwarded-For` is believed for the client address (login throttling, connection cap): `0` nobody (the socket\'s address), `1` any proxy, a number of hops, or a comma-separated list of proxy addresses/CIDRs',
+  },
+  maxConnectionsPerClient: {
+    env: 'TENANTRY_MAX_CONNECTIONS_PER_CLIENT', default: 256, ...integer(1, 1_000_000),
+    doc: 'open connections one client address (the socket\'s) may hold; a further one is answered 429 `too_many_connections` and closed',
+  },
+  leaseTtlMs: {
+    env: 'TENANTRY_LEASE_TTL_MS', default: 30_000, ...integer(500, 3_600_000),
+    doc: 'a concurrency lease in Redis lives this long unless renewed (every third of it while its request runs): what an instance that died holds is freed after this',
+  },
+  dbQueueTimeoutMs: {
+    env: 'TENANTRY_DB_QUEUE_TIMEOUT_MS', default: 5_000, ...integer(0, 600_000),
+    doc: 'a transaction waits this long for a connection within its tenant\'s share (`db_connections`) of the shared pool before 503 `database_busy`',
+  },
+  'cache.maxBytes': {
+    env: 'TENANTRY_CACHE_MAX_BYTES', default: 64 * 1024 * 1024, ...integer(0, 2 ** 40),
+    doc: 'memory of the in-process tenant cache, bytes (`0`: no in-process layer)',
+  },
+  'cache.tenantMaxBytes': {
+    env: 'TENANTRY_CACHE_TENANT_MAX_BYTES',
+    default: { compute: ({ resolved }) => Math.floor((resolved['cache.maxBytes'] ?? 0) / 16) },
+    defaultDoc: 'a 16th of `TENANTRY_CACHE_MAX_BYTES`', ...integer(0, 2 ** 40),
+    doc: 'the most of the in-process cache one tenant may fill: a tenant that fills its share evicts its own entries, never another\'s',
+  },
+  'login.accountFailures': {
+    env: 'TENANTRY_LOGIN_ACCOUNT_FAILURES', default: 5, ...integer(1, 1_000_000),
+    doc: 'failed sign-ins of one account (tenant and email) before `POST /auth/token` answers 429 `too_many_attempts`; each further failure doubles the wait',
+  },
+  'login.addressFailures': {
+    env: 'TENANTRY_LOGIN_ADDRESS_FAILURES', default: 50, ...integer(1, 1_000_000),
+    doc: 'failed sign-ins from one client address (any tenant, any account) before it is refused the same way',
+  },
+  'login.windowSeconds': {
+    env: 'TENANTRY_LOGIN_WINDOW_SECONDS', default: 900, ...integer(1, 86_400),
+    doc: 'failures older than this are forgotten; a success forgets the account\'s failures',
+  },
+  'login.maxBlockSeconds': {
+    env: 'TENANTRY_LOGIN_MAX_BLOCK_SECONDS', default: 900, ...integer(1, 86_400),
+    doc: 'the longest wait a throttled sign-in is told (`Retry-After`)',
+  },
+  passwordHashConcurrency: {
+    env: 'TENANTRY_PASSWORD_HASH_CONCURRENCY', default: { compute: () => Math.max(1, Math.min(4, availableParallelism())) },
+    defaultDoc: 'cores, at most 4', ...integer(1, 256),
+    doc: 'password hashes (scrypt) computed at once; waiting sign-ins are served tenant by tenant in turn, so a flood at one tenant does not stall another\'s',
   },
 };
 
@@ -336,7 +471,8 @@ function resolveOne<K extends OptionKey>(key: K, explicit: object, env: Env, ctx
     }
     if (value == null) {
       const d = spec.default;
-      value = d !== null && typeof d === 'object' && 'compute' in d ? d.compute(ctx) : d as Resolved[K];
+      const computed = d !== null && typeof d === 'object' && typeof (d as { compute?: unknown }).compute === 'function';
+      value = computed ? (d as { compute: (c: DefaultContext) => Resolved[K] }).compute(ctx) : d as Resolved[K];
     }
     return spec.check ? spec.check(value as Resolved[K]) : value as Resolved[K];
   } catch (err) {
@@ -391,6 +527,19 @@ export function loadOptions(explicit: TenantryOptionsInput, env: Env = process.e
     catalogListen: o.catalogListen,
     requestTimeoutMs: o.requestTimeoutMs,
     shutdownTimeoutMs: o.shutdownTimeoutMs,
+    plans: o.plans,
+    redisUrl: o.redisUrl,
+    redisPrefix: o.redisPrefix,
+    trustProxy: o.trustProxy,
+    maxConnectionsPerClient: o.maxConnectionsPerClient,
+    leaseTtlMs: o.leaseTtlMs,
+    dbQueueTimeoutMs: o.dbQueueTimeoutMs,
+    cache: Object.freeze({ maxBytes: o['cache.maxBytes'], tenantMaxBytes: o['cache.tenantMaxBytes'] }),
+    login: Object.freeze({
+      accountFailures: o['login.accountFailures'], addressFailures: o['login.addressFailures'],
+      windowSeconds: o['login.windowSeconds'], maxBlockSeconds: o['login.maxBlockSeconds'],
+    }),
+    passwordHashConcurrency: o.passwordHashConcurrency,
     generated: Object.freeze([...new Set([...(explicit.generated ?? []), ...generated])]),
   });
 }
