@@ -35,7 +35,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (request, reply) => {
-    if (await tenantry.ready()) return { status: 'ready' };
+    // Redis `down` is not "not ready": limits go on in-process and the cache reads the database.
+    if (await tenantry.ready()) return { status: 'ready', redis: tenantry.redisState() };
     return sendProblem(reply, request, problemOf('database_unavailable', 'the catalog or the database does not answer'));
   });
 

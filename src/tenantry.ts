@@ -27,6 +27,8 @@ import { HeaderStrategy } from './resolve/header-strategy.js';
 import { JwtStrategy } from './resolve/jwt-strategy.js';
 import type { TenantStrategy } from './resolve/strategy.js';
 import { SubdomainStrategy } from './resolve/subdomain-strategy.js';
+import { Plans, type PlanInput } from './limits/plans.js';
+import { RedisLink, type RedisState } from './redis/redis-link.js';
 
 /** Without LISTEN, how often each process reloads token revocations. */
 const REVOCATION_POLL_MS = 5_000;
@@ -53,7 +55,25 @@ export interface StartOptions extends TenantryOptionsInput {
    * start the toolkit on a prepared database (read-only tools such as `tenantry tenants list`).
    */
   readonly migrate?: boolean;
+  /**
+   * Plans of the application (e.g. the quotas it enforces), merged over the built-in plans;
+   * `TENANTRY_PLANS` (the operator's) is merged over these.
+   */
+  readonly appPlans?: Readonly<Record<string, PlanInput>>;
+  /** Where the toolkit reports what it does on its own (Redis lost and back, …); default: the console. */
+  readonly log?: TenantryLog;
 }
+
+/** What the toolkit logs through: pino's and console's shape. */
+export interface TenantryLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+const consoleLog: TenantryLog = {
+  info: (obj, msg) => console.log(msg, obj),
+  warn: (obj, msg) => console.warn(msg, obj),
+};
 
 /** Applies the control-plane catalog's own migrations (schema `tenantry`). */
 export async function migrateCatalog(admin: Sql): Promise<TargetResult> {
@@ -81,6 +101,11 @@ export class Tenantry {
   /** The platform's audit log. */
   readonly auditLog: AuditLog;
   readonly strategies: readonly TenantStrategy[];
+  /** Plans and each tenant's effective limits. */
+  readonly plans: Plans;
+  /** The Redis every instance shares (REDIS_URL), or undefined: in-process state. */
+  readonly redis: RedisLink | undefined;
+  readonly log: TenantryLog;
   readonly #admin: Sql;
   readonly #platformPool: Sql;
   readonly #unsubscribe: () => void;
@@ -89,8 +114,18 @@ export class Tenantry {
   /** Stops following catalog change notifications (see followCatalogChannel). */
   #unfollow: () => Promise<void> = async () => {};
 
-  private constructor(options: TenantryOptions, passwords: RolePasswords, admin: Sql, platformPool: Sql, appPool: Sql) {
+  private constructor(options: TenantryOptions, passwords: RolePasswords, admin: Sql, platformPool: Sql, appPool: Sql, input: StartOptions) {
     this.options = options;
+    this.log = input.log ?? consoleLog;
+    this.plans = new Plans(input.appPlans, options.plans);
+    this.redis = options.redisUrl ? new RedisLink({
+      url: options.redisUrl,
+      prefix: options.redisPrefix,
+      onStateChange: (state, error) => {
+        if (state === 'up') this.log.info({ redis: 'up' }, 'Redis is up: limits, sign-in throttles and the cache are shared by every instance');
+        else this.log.warn({ redis: 'down', err: error?.message }, 'Redis is unavailable: limits are enforced in-process and the cache reads the database until it is back');
+      },
+    }) : undefined;
     this.#admin = admin;
     this.#platformPool = platformPool;
     this.catalog = new TenantCatalog(platformPool, options.catalogCache, options.catalogTimeoutMs);
@@ -161,7 +196,9 @@ export class Tenantry {
     // when that one is free (see SchemaPlacement.acquire and PoolOptions.lanes).
     const appPool = createPool(runtimeUrl(options, roles.app, passwords.app),
       { max: options.poolMax, applicationName: 'tenantry-app', prepare, lanes: options.poolMax });
-    const tenantry = new Tenantry(options, passwords, admin, platformPool, appPool);
+    const tenantry = new Tenantry(options, passwords, admin, platformPool, appPool, input);
+    // Start-up does not depend on Redis: give it a moment, then go on (in-process until it is up).
+    await tenantry.redis?.waitUntilUp(2_000);
     await tenantry.revocations.load();
     // LISTEN needs a session of its own: always on the direct connection, never through a pooler.
     const direct = createPool(withCredentials(options.databaseUrl, roles.platform, passwords.platform), { max: 1, applicationName: 'tenantry-catalog' });
@@ -227,6 +264,14 @@ export class Tenantry {
     }
   }
 
+  /**
+   * The state of the shared Redis: `off` (not configured: in-process state), `up`, or `down`
+   * (limits enforced in-process, the cache reading the database, until it is back).
+   */
+  redisState(): RedisState | 'off' {
+    return this.redis?.state ?? 'off';
+  }
+
   /** Applies pending tenant migrations to every target (see migrateAll). */
   async migrateAll(opts: MigrateOptions = {}): Promise<MigrationRun> {
     const files = await loadMigrations(this.options.migrationsDir);
@@ -254,6 +299,6 @@ export class Tenantry {
     this.#unsubscribe();
     await this.#unfollow().catch(() => {});
     await this.apiKeys.close().catch(() => {});
-    await Promise.all([this.db.close(), this.#platformPool.end(), this.#admin.end(), this.tenants.close()]);
+    await Promise.all([this.db.close(), this.#platformPool.end(), this.#admin.end(), this.tenants.close(), this.redis?.close()]);
   }
 }
