@@ -2,6 +2,7 @@ import { CliUsageError, runCli, type TenantInit } from '../src/cli/index.js';
 import { hashPassword } from '../src/index.js';
 import { createOwner } from './owner.js';
 import { migrationsDir } from './paths.js';
+import { helpdeskPlans } from './plans.js';
 
 type Owner = { email: string; name: string; password: string };
 
@@ -24,4 +25,4 @@ const firstOwner: TenantInit<Owner | null> = {
 };
 
 /** The helpdesk's `tenantry` command: the toolkit CLI plus the helpdesk's first owner. */
-export const exitCode = await runCli(process.argv.slice(2), { migrationsDir, tenantInit: firstOwner });
+export const exitCode = await runCli(process.argv.slice(2), { migrationsDir, tenantInit: firstOwner, appPlans: helpdeskPlans });

@@ -6,6 +6,7 @@ import { demoTenants, seedDemoTenants } from './fixtures.js';
 import { buildServer } from './server.js';
 
 import { migrationsDir } from './paths.js';
+import { helpdeskPlans } from './plans.js';
 
 /**
  * What is running, undone in reverse order on shutdown: the HTTP server (drained), the toolkit's
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
     checkpoint();
   }
   // The JWT settings checked above, so that a generated development secret is the one printed.
-  const tenantry = await Tenantry.start({ databaseUrl, migrationsDir, jwt: early.jwt, generated: early.generated });
+  const tenantry = await Tenantry.start({ databaseUrl, migrationsDir, jwt: early.jwt, generated: early.generated, appPlans: helpdeskPlans });
   running.push({ name: 'tenantry', stop: () => tenantry.close() });
   checkpoint();
   await seedDemoTenants(tenantry);

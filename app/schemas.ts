@@ -1,4 +1,4 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TInteger, type TNumber } from '@sinclair/typebox';
 import { SLUG_PATTERN } from '../src/index.js';
 
 const strict = { additionalProperties: false } as const;
@@ -87,3 +87,20 @@ export const TenantListQuery = Type.Object({
   cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
 }, strict);
 export type TenantListQuery = Static<typeof TenantListQuery>;
+
+const nullable = <T extends TNumber | TInteger>(t: T) => Type.Optional(Type.Union([t, Type.Null()]));
+
+/** PATCH /admin/api/tenants/:id/limits: any limit or quota; `null` resets it to the plan. */
+export const LimitsPatchBody = Type.Object({
+  requests_per_second: nullable(Type.Number({ minimum: 0.01, maximum: 1_000_000 })),
+  burst: nullable(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
+  concurrent_requests: nullable(Type.Integer({ minimum: 1, maximum: 100_000 })),
+  db_connections: nullable(Type.Integer({ minimum: 1, maximum: 1_000 })),
+  statement_timeout_ms: nullable(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
+  quotas: Type.Optional(Type.Object({
+    users: nullable(Type.Integer({ minimum: 0 })),
+    tickets: nullable(Type.Integer({ minimum: 0 })),
+    storage_bytes: nullable(Type.Integer({ minimum: 0 })),
+  }, strict)),
+}, { ...strict, minProperties: 1 });
+export type LimitsPatchBody = Static<typeof LimitsPatchBody>;

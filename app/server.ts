@@ -42,7 +42,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
 
   await app.register(adminRoutes, { prefix: '/admin/api', tenantry, adminToken: opts.adminToken });
   await app.register(async (api) => {
-    await api.register(tenancyPlugin, { strategies: tenantry.strategies });
+    await api.register(tenancyPlugin, { strategies: tenantry.strategies, admission: tenantry.admission });
     await api.register(authRoutes, { tenantry });
     await api.register(userRoutes, { tenantry });
     await api.register(ticketRoutes, { tenantry });

@@ -46,6 +46,7 @@ export { hashPassword, verifyPassword } from './auth/password.js';
 
 // The data plane (tenantry.db) and, for implementers, the placement interface.
 export type { DataPlane, TenantTransaction } from './data/data-plane.js';
+export { builtInPlans, limitsView, type Plans, type Limits, type LimitOverrides, type LimitsPatch, type LimitSources, type LimitsView, type EffectiveLimits, type PlanInput, type Admission, type AdmissionDecision, type Quotas, type GuardOptions } from './limits/index.js';
 export type { Placement, Lease, SessionScope } from './data/placement.js';
 
 // Tenant resolution, for strategy implementers.

@@ -28,6 +28,8 @@ import { JwtStrategy } from './resolve/jwt-strategy.js';
 import type { TenantStrategy } from './resolve/strategy.js';
 import { SubdomainStrategy } from './resolve/subdomain-strategy.js';
 import { Plans, type PlanInput } from './limits/plans.js';
+import { Admission } from './limits/admission.js';
+import { Quotas } from './limits/quotas.js';
 import { RedisLink, type RedisState } from './redis/redis-link.js';
 
 /** Without LISTEN, how often each process reloads token revocations. */
@@ -103,6 +105,10 @@ export class Tenantry {
   readonly strategies: readonly TenantStrategy[];
   /** Plans and each tenant's effective limits. */
   readonly plans: Plans;
+  /** Rate and concurrency admission of tenant requests (hand it to the tenancy plugin). */
+  readonly admission: Admission;
+  /** Quotas of the current tenant (users, rows, storage), checked in the transaction that writes. */
+  readonly quotas: Quotas;
   /** The Redis every instance shares (REDIS_URL), or undefined: in-process state. */
   readonly redis: RedisLink | undefined;
   readonly log: TenantryLog;
@@ -149,8 +155,15 @@ export class Tenantry {
         acquireTimeoutMs: db.acquireTimeoutMs,
         idleSeconds: db.idleSeconds,
       }),
-    ], { statementTimeoutMs: options.statementTimeoutMs });
-    this.tenants = new TenantLifecycle(this.catalog, this.auditLog, this.db, options.databaseUrl);
+    ], {
+      statementTimeoutMs: options.statementTimeoutMs,
+      limitsOf: (tenant) => this.plans.of(tenant).limits,
+      sharedPoolSize: options.poolMax,
+      queueTimeoutMs: options.dbQueueTimeoutMs,
+    });
+    this.admission = new Admission(this.plans, this.redis, options.leaseTtlMs);
+    this.quotas = new Quotas(this.plans, this.db);
+    this.tenants = new TenantLifecycle(this.catalog, this.auditLog, this.db, options.databaseUrl, this.plans);
     this.tokens = new TokenService(options.jwt);
     this.credentials = new Credentials(this.tokens, this.revocations);
     const make: Record<ResolverName, () => TenantStrategy> = {
@@ -299,6 +312,7 @@ export class Tenantry {
     this.#unsubscribe();
     await this.#unfollow().catch(() => {});
     await this.apiKeys.close().catch(() => {});
-    await Promise.all([this.db.close(), this.#platformPool.end(), this.#admin.end(), this.tenants.close(), this.redis?.close()]);
+    await Promise.all([this.db.close(), this.#platformPool.end(), this.#admin.end(), this.tenants.close(), this.admission.close()]);
+    await this.redis?.close();
   }
 }

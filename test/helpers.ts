@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import { Tenantry, type TenantryOptions } from '../src/index.js';
+import { Tenantry, type StartOptions, type TenantryOptions } from '../src/index.js';
+import { helpdeskPlans } from '../app/plans.js';
 import { createPool, withDatabase, type Sql } from '../src/data/driver/index.js';
 import { demoTenants, seedDemoTenants, type FixtureTenant } from '../app/fixtures.js';
 import { buildServer } from '../app/server.js';
@@ -86,10 +87,11 @@ export interface TestStack {
  * The toolkit on `databaseUrl` with the suite's fixed JWT secret and role passwords (the roles are
  * cluster-wide). Started on a database that already has one, it is a second "process" there.
  */
-export function startTestTenantry(databaseUrl: string, overrides: Partial<TenantryOptions> = {}): Promise<Tenantry> {
+export function startTestTenantry(databaseUrl: string, overrides: Partial<TenantryOptions> & Pick<StartOptions, 'appPlans'> = {}): Promise<Tenantry> {
   return Tenantry.start({
     databaseUrl,
     migrationsDir,
+    appPlans: helpdeskPlans,
     jwt: { secret: JWT_SECRET, issuer: 'tenantry', audience: 'tenantry-api', ttlSeconds: 3600 },
     rolePasswords: { app: ROLE_PASSWORD, platform: ROLE_PASSWORD },
     ...throughPgBouncer(),
@@ -125,7 +127,7 @@ export async function runThroughPgBouncer(suite: () => Promise<unknown>): Promis
 }
 
 /** A database, the toolkit on it, the demo fixtures and the helpdesk server (used via inject). */
-export async function startTestStack(overrides: Partial<TenantryOptions> = {}, tenants: readonly FixtureTenant[] = demoTenants): Promise<TestStack> {
+export async function startTestStack(overrides: Partial<TenantryOptions> & Pick<StartOptions, 'appPlans'> = {}, tenants: readonly FixtureTenant[] = demoTenants): Promise<TestStack> {
   const server = createPool(serverUrl(), { max: 1 });
   try {
     for (const t of tenants) await dropPlacementOf(server, t);

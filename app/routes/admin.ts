@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { TenantryError, hashPassword, withPlatformScope, type Tenant, type Tenantry } from '../../src/index.js';
-import { CreateTenantBody, IdParams, TenantListQuery } from '../schemas.js';
+import { TenantryError, hashPassword, limitsView, withPlatformScope, type LimitsPatch, type Tenant, type Tenantry } from '../../src/index.js';
+import { CreateTenantBody, IdParams, LimitsPatchBody, TenantListQuery } from '../schemas.js';
 import { decodeCursor, page } from '../pagination.js';
 import { createOwner } from '../owner.js';
 
@@ -54,6 +54,8 @@ export async function adminRoutes(app: FastifyInstance, opts: { tenantry: Tenant
     return tenantJson(tenant);
   });
 
+  await app.register(limitRoutes, { tenantry });
+
   for (const [action, status] of [['suspend', 'suspended'], ['resume', 'active']] as const) {
     app.post<{ Params: IdParams }>(`/tenants/:id/${action}`, { schema: { params: IdParams } }, async (request) => {
       const tenant = await scoped(`${action} tenant`, () => tenantry.setTenantStatus(request.params.id, status));
@@ -61,4 +63,30 @@ export async function adminRoutes(app: FastifyInstance, opts: { tenantry: Tenant
       return tenantJson(tenant);
     });
   }
+}
+
+/**
+ * Plans and limits: `GET /plans`; `GET /tenants/:id/limits` (effective limits, where each comes
+ * from, the tenant's overrides); `PATCH /tenants/:id/limits` (a value overrides, null resets to the
+ * plan). Every instance applies a change at once (the catalog channel).
+ */
+export async function limitRoutes(app: FastifyInstance, opts: { tenantry: Tenantry }): Promise<void> {
+  const { tenantry } = opts;
+  const scoped = <T>(reason: string, fn: () => Promise<T>) => withPlatformScope({ actor: 'admin-api', reason }, fn);
+
+  app.get('/plans', async () => ({
+    data: [...tenantry.plans.all()].map(([name, limits]) => ({ name, ...limits })),
+  }));
+
+  app.get<{ Params: IdParams }>('/tenants/:id/limits', { schema: { params: IdParams } }, async (request) => {
+    const tenant = await scoped('show tenant limits', () => tenantry.catalog.findById(request.params.id));
+    if (!tenant) throw new TenantryError('tenant_not_found');
+    return limitsView(tenantry.plans, tenant);
+  });
+
+  app.patch<{ Params: IdParams; Body: LimitsPatchBody }>('/tenants/:id/limits', { schema: { params: IdParams, body: LimitsPatchBody } }, async (request) => {
+    const tenant = await scoped('change tenant limits', () => tenantry.tenants.setLimits(request.params.id, request.body as LimitsPatch));
+    if (!tenant) throw new TenantryError('tenant_not_found');
+    return limitsView(tenantry.plans, tenant);
+  });
 }

@@ -38,11 +38,12 @@ export async function ticketRoutes(app: FastifyInstance, { tenantry }: { tenantr
   app.post<{ Body: CreateTicketBody }>('/tickets', { schema: { body: CreateTicketBody } }, async (request, reply) => {
     const me = principalOf(request);
     const { title, description, priority, assignee_id } = request.body;
-    const [ticket] = await db.query(
+    // The plan's ticket quota (403 quota_exceeded, nothing written) is checked in the insert's transaction.
+    const [ticket] = await tenantry.quotas.guard('tickets', { table: 'tickets' }, (q) => q.query(
       `insert into tickets (id, title, description, priority, requester_id, assignee_id)
        values ($1, $2, $3, $4, $5, $6) returning ${columns}`,
       [uuidv7(), title, description ?? '', priority ?? 'normal', me.kind === 'user' ? me.id : null, assignee_id ?? null],
-    ).catch(assigneeReference);
+    )).catch(assigneeReference);
     return reply.status(201).send(ticket);
   });
 
@@ -92,11 +93,12 @@ export async function ticketRoutes(app: FastifyInstance, { tenantry }: { tenantr
     { schema: { params: IdParams, body: CreateCommentBody } }, async (request, reply) => {
       const me = principalOf(request);
       // The ticket must be visible (this tenant's): otherwise 404, exactly as for a missing id.
-      const [comment] = await db.query(
+      // Comments have no count quota; the storage quota still applies.
+      const [comment] = await tenantry.quotas.guard('comments', { table: 'comments' }, (q) => q.query(
         `insert into comments (id, ticket_id, author_id, body)
          select $1, t.id, $3, $4 from tickets t where t.id = $2
          returning ${commentColumns}`,
-        [uuidv7(), request.params.id, me.kind === 'user' ? me.id : null, request.body.body]);
+        [uuidv7(), request.params.id, me.kind === 'user' ? me.id : null, request.body.body]));
       if (!comment) throw new TenantryError('not_found');
       return reply.status(201).send(comment);
     });

@@ -58,9 +58,9 @@ export async function userRoutes(app: FastifyInstance, { tenantry }: { tenantry:
     const me = requireRole(request, ...userManagers);
     if (request.body.role === 'owner' && me.role !== 'owner') throw new TenantryError('insufficient_role', 'only an owner can create owners');
     const passwordHash = await hashPassword(request.body.password);
-    const [user] = await db.query(
+    const [user] = await tenantry.quotas.guard('users', { table: 'users' }, (q) => q.query(
       `insert into users (id, email, name, role, password_hash) values ($1, $2, $3, $4, $5) returning ${columns}`,
-      [uuidv7(), request.body.email.toLowerCase(), request.body.name, request.body.role, passwordHash]).catch(uniqueEmail);
+      [uuidv7(), request.body.email.toLowerCase(), request.body.name, request.body.role, passwordHash])).catch(uniqueEmail);
     return reply.status(201).send(user);
   });
 

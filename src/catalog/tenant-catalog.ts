@@ -8,6 +8,7 @@ import { UUID_PATTERN_ANY_CASE } from '../core/tenant-ids.js';
 import { catalogCall } from './catalog-call.js';
 import type { Isolation, Tenant, TenantStatus } from './types.js';
 import { events, publishCatalogLookup, startTimer } from '../core/events.js';
+import type { LimitOverrides } from '../limits/plans.js';
 
 export interface CreateTenantInput {
   readonly id?: string;
@@ -28,20 +29,20 @@ export interface CatalogCacheOptions {
 }
 
 function columnsOf(t: string): string {
-  return `${t}.id, ${t}.slug, ${t}.name, ${t}.status, ${t}.plan, ${t}.isolation, ${t}.shard, ${t}.settings,
+  return `${t}.id, ${t}.slug, ${t}.name, ${t}.status, ${t}.plan, ${t}.isolation, ${t}.shard, ${t}.settings, ${t}.limits,
     to_json(${t}.created_at) #>> '{}' as created_at, to_json(${t}.updated_at) #>> '{}' as updated_at`;
 }
 const tenantColumns = columnsOf('tenants');
 
 interface TenantRow {
   id: string; slug: string; name: string; status: TenantStatus; plan: string; isolation: Isolation;
-  shard: string; settings: Record<string, unknown>; created_at: string; updated_at: string;
+  shard: string; settings: Record<string, unknown>; limits: LimitOverrides; created_at: string; updated_at: string;
 }
 
 function toTenant(r: TenantRow): Tenant {
   return Object.freeze({
     id: r.id, slug: r.slug, name: r.name, status: r.status, plan: r.plan, isolation: r.isolation,
-    shard: r.shard, settings: r.settings, createdAt: isoTime(r.created_at), updatedAt: isoTime(r.updated_at),
+    shard: r.shard, settings: r.settings, limits: Object.freeze(r.limits ?? {}), createdAt: isoTime(r.created_at), updatedAt: isoTime(r.updated_at),
   });
 }
 
@@ -173,6 +174,33 @@ export class TenantCatalog {
     const rows = await this.#read<TenantRow>(
       `update tenantry.tenants set status = $2, updated_at = now() where id = $1 returning ${tenantColumns}`,
       [id, status]);
+    if (!rows[0]) return null;
+    const tenant = toTenant(rows[0]);
+    this.invalidate(tenant);
+    return this.#remember(tenant);
+  }
+
+  /**
+   * Changes a tenant's limit overrides: `change` gets the current ones (read with the row locked,
+   * so two changes at once apply one after the other, neither lost) and returns the new ones. Null
+   * when there is no such tenant. Every process hears of it through the catalog channel. Platform
+   * only.
+   */
+  async updateLimits(id: string, change: (current: LimitOverrides) => LimitOverrides): Promise<Tenant | null> {
+    requirePlatformScope('changing a tenant\'s limits');
+    let rows: TenantRow[];
+    try {
+      rows = await catalogCall(this.#timeoutMs, () => this.#sql.transaction(async (tx) => {
+        const [current] = await tx.query<{ limits: LimitOverrides }>('select limits from tenantry.tenants where id = $1 for update', [id]);
+        if (!current) return [];
+        return tx.query<TenantRow>(
+          `update tenantry.tenants set limits = $2::jsonb, updated_at = now() where id = $1 returning ${tenantColumns}`,
+          [id, JSON.stringify(change(current.limits))]);
+      }));
+    } catch (err) {
+      if (err instanceof TenantryError) throw err;
+      throw new CatalogUnavailableError(err);
+    }
     if (!rows[0]) return null;
     const tenant = toTenant(rows[0]);
     this.invalidate(tenant);

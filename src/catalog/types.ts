@@ -1,3 +1,5 @@
+import type { LimitOverrides } from '../limits/plans.js';
+
 export type TenantStatus = 'provisioning' | 'active' | 'suspended' | 'offboarded';
 export type Isolation = 'pooled' | 'schema' | 'database';
 
@@ -10,6 +12,8 @@ export interface Tenant {
   readonly isolation: Isolation;
   readonly shard: string;
   readonly settings: Record<string, unknown>;
+  /** Limits of its own over its plan's (empty: the plan's). See Plans.of for the effective ones. */
+  readonly limits?: LimitOverrides;
   readonly createdAt: string;
   readonly updatedAt: string;
 }

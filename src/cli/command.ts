@@ -1,3 +1,4 @@
+import type { PlanInput } from '../limits/plans.js';
 import { parseArgs } from 'node:util';
 import type { Tenantry } from '../tenantry.js';
 import type { Tenant } from '../catalog/types.js';
@@ -19,6 +20,8 @@ export interface CliOption {
   readonly required?: boolean;
   /** Accepted but not shown (kept for command lines that worked before). */
   readonly hidden?: boolean;
+  /** May be given more than once: the value is an array of strings. */
+  readonly multiple?: boolean;
 }
 
 /** A flag the application adds to `tenants create` (see TenantInit). */
@@ -51,6 +54,8 @@ export interface CliOptions {
   readonly migrationsDir: string;
   /** The application's part of `tenants create` (flags and an init step). */
   readonly tenantInit?: TenantInit;
+  /** The application's plans (its quotas), as it gives them to Tenantry.start. */
+  readonly appPlans?: Readonly<Record<string, PlanInput>>;
   readonly stdout?: Stream;
   readonly stderr?: Stream;
   readonly env?: NodeJS.ProcessEnv;
@@ -73,6 +78,7 @@ export interface CliContext {
   /** --migrations, else TENANTRY_MIGRATIONS_DIR, else the application's folder. */
   migrationsDir(): string;
   readonly tenantInit: TenantInit | undefined;
+  readonly appPlans: Readonly<Record<string, PlanInput>> | undefined;
 }
 
 /** One entry of the command table. */
@@ -126,7 +132,9 @@ export function parseCommandLine(command: Command, args: readonly string[], init
   try {
     const { values, positionals } = parseArgs({
       args: [...args],
-      options: Object.fromEntries(Object.entries(options).map(([name, o]) => [name, o.short ? { type: o.type, short: o.short } : { type: o.type }])),
+      options: Object.fromEntries(Object.entries(options).map(([name, o]) => [name, {
+        type: o.type, ...(o.short ? { short: o.short } : {}), ...((o as CliOption).multiple ? { multiple: true } : {}),
+      }])),
       allowPositionals: command.positionals !== undefined,
       strict: true,
     });
@@ -137,7 +145,8 @@ export function parseCommandLine(command: Command, args: readonly string[], init
 }
 
 function flag(name: string, o: CliOption): string {
-  return o.type === 'string' ? `--${name} ${o.arg ?? 'VALUE'}` : `--${name}`;
+  const one = o.type === 'string' ? `--${name} ${o.arg ?? 'VALUE'}` : `--${name}`;
+  return o.multiple ? `${one} …` : one;
 }
 
 /** The command's words, positionals and flags (`[--concurrency N]`), as the synopsis shows them. */

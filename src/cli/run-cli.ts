@@ -54,6 +54,7 @@ export async function runCli(argv: readonly string[], opts: CliOptions): Promise
       values, positionals, env, stdout, stderr, print,
       emit: (value, human) => print(values.json ? JSON.stringify(value) : human()),
       tenantInit: opts.tenantInit,
+      appPlans: opts.appPlans,
       databaseUrl: async () => {
         const url = env[optionTable.databaseUrl.env!];
         if (url) return url;

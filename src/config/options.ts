@@ -25,7 +25,10 @@ export interface TenantryOptions {
    * session state on runtime connections.
    */
   readonly pooler: 'transaction' | undefined;
-  /** Statements running longer are cancelled (503 query_timeout), milliseconds; 0 = no limit. */
+  /**
+   * The platform's cap on statement time (503 query_timeout), milliseconds; 0 = no cap. A tenant's
+   * plan has its own `statement_timeout_ms`; the smaller applies.
+   */
   readonly statementTimeoutMs: number;
   /** Tenants are `<slug>.<baseDomain>`. */
   readonly baseDomain: string;
@@ -263,8 +266,8 @@ export const optionTable: { readonly [K in OptionKey]: OptionSpec<Resolved[K]> }
     doc: '`transaction`: the runtime URL is a pooler in transaction mode (PgBouncer 1.18+): no named prepared statements (reads stay one round trip and one Sync with the unnamed statement), no session state on runtime connections (context, role, search_path and statement timeout are all transaction-local anyway)',
   },
   statementTimeoutMs: {
-    env: 'TENANTRY_STATEMENT_TIMEOUT_MS', default: 5_000, ...integer(0, 3_600_000),
-    doc: 'a statement running longer is cancelled by the server and answered 503 `query_timeout`; set transaction-locally with the tenant context (`0`: no limit)',
+    env: 'TENANTRY_STATEMENT_TIMEOUT_MS', default: 0, defaultDoc: '`0` (the plans decide)', ...integer(0, 3_600_000),
+    doc: 'the platform\'s cap on statement time: a statement running longer is cancelled by the server and answered 503 `query_timeout`. Each tenant\'s plan has a `statement_timeout_ms` of its own (free 2000, pro 5000, business 10000, enterprise 30000, or the tenant\'s override); the smaller of the two applies. Set transaction-locally with the tenant context (`0`: no cap)',
   },
   baseDomain: {
     env: 'TENANTRY_BASE_DOMAIN', default: 'localhost', ...text,

@@ -4,6 +4,7 @@ import { events, publishTransaction, startTimer } from '../core/events.js';
 import { TenantryError } from '../errors.js';
 import { isConnectionError, sqlState, type Row, type SqlConnection } from './driver/index.js';
 import { contextStatement, type Lease, type Placement } from './placement.js';
+import { FairSemaphore, type Release } from '../limits/fair-semaphore.js';
 
 export interface TenantTransaction {
   /** Runs one statement inside the tenant-scoped transaction. */
@@ -11,8 +12,17 @@ export interface TenantTransaction {
 }
 
 export interface DataPlaneOptions {
-  /** Statements running longer are cancelled by the server (503 query_timeout); 0 = no limit. */
+  /**
+   * The platform's cap on statement time: statements running longer are cancelled by the server
+   * (503 query_timeout); 0 = no cap. A tenant's own limit (`limitsOf`) applies under it.
+   */
   readonly statementTimeoutMs?: number;
+  /** A tenant's share of the shared pool and its statement timeout (its plan's, or its own). */
+  readonly limitsOf?: (tenant: Tenant) => { readonly db_connections: number; readonly statement_timeout_ms: number };
+  /** Connections of the shared pool (pooled and schema tenants) that the shares divide. */
+  readonly sharedPoolSize?: number;
+  /** How long a transaction waits for its tenant's share before 503 database_busy, ms. */
+  readonly queueTimeoutMs?: number;
 }
 
 /**
@@ -23,10 +33,40 @@ export interface DataPlaneOptions {
 export class DataPlane {
   readonly #placements: ReadonlyMap<Isolation, Placement>;
   readonly #statementTimeoutMs: number;
+  readonly #limitsOf: DataPlaneOptions['limitsOf'];
+  /** Shares of the shared pool's connections, per tenant, served in turn (see FairSemaphore). */
+  readonly #shares: FairSemaphore | undefined;
+  readonly #queueTimeoutMs: number;
 
   constructor(placements: readonly Placement[], options: DataPlaneOptions = {}) {
     this.#placements = new Map(placements.map((p) => [p.isolation, p]));
     this.#statementTimeoutMs = options.statementTimeoutMs ?? 0;
+    this.#limitsOf = options.limitsOf;
+    this.#shares = options.limitsOf && options.sharedPoolSize ? new FairSemaphore(options.sharedPoolSize) : undefined;
+    this.#queueTimeoutMs = options.queueTimeoutMs ?? 5_000;
+  }
+
+  /**
+   * The statement timeout of a tenant's transactions: its own limit under the platform's cap (the
+   * smaller of the two that are set).
+   */
+  #timeoutOf(tenant: Tenant): number {
+    const own = this.#limitsOf?.(tenant).statement_timeout_ms ?? 0;
+    const cap = this.#statementTimeoutMs;
+    return own > 0 && cap > 0 ? Math.min(own, cap) : own || cap;
+  }
+
+  /**
+   * A permit within the tenant's share of the shared pool (pooled and schema tenants; a database
+   * tenant has pools of its own). Undefined: no shares configured, or a database tenant.
+   */
+  #share(tenant: Tenant): Release | undefined | Promise<Release> {
+    if (!this.#shares || tenant.isolation === 'database') return undefined;
+    const share = this.#limitsOf!(tenant).db_connections;
+    return this.#shares.tryAcquire(tenant.id, share) ?? this.#shares.acquire(tenant.id, share, {
+      timeoutMs: this.#queueTimeoutMs,
+      timeoutError: () => new TenantryError('database_busy', `no connection within the tenant's share came free in ${this.#queueTimeoutMs} ms`, { retry_after: 1 }),
+    });
   }
 
   placement(isolation: Isolation): Placement {
@@ -37,7 +77,10 @@ export class DataPlane {
 
   /** A lease for `tenant`; with `t0` (subscribers to tenantry:data:transaction), a failure is published too. */
   #acquire(tenant: Tenant, t0: number, kind: 'query' | 'transaction'): Promise<Lease> {
-    const lease = this.placement(tenant.isolation).acquire(tenant);
+    const share = this.#share(tenant);
+    const lease = share === undefined
+      ? this.placement(tenant.isolation).acquire(tenant)
+      : withShare(share, () => this.placement(tenant.isolation).acquire(tenant));
     return t0 === 0 ? lease : lease.catch((err: unknown) => { publishTransaction(t0, tenant, kind, err); throw err; });
   }
 
@@ -55,7 +98,7 @@ export class DataPlane {
     let broken = false;
     let failure: unknown;
     try {
-      const statements = [contextStatement(tenant.id, lease.scope, this.#statementTimeoutMs), { text, params, planKey: lease.scope.planKey }];
+      const statements = [contextStatement(tenant.id, lease.scope, this.#timeoutOf(tenant)), { text, params, planKey: lease.scope.planKey }];
       try {
         return (await lease.conn.pipeline(statements))[1] as T[];
       } catch (err) {
@@ -101,7 +144,7 @@ export class DataPlane {
           if (!begun) {
             begun = true;
             const [, , rows] = await conn.pipeline([
-              { text: 'begin' }, contextStatement(tenant.id, lease.scope, this.#statementTimeoutMs), { text, params, planKey: lease.scope.planKey },
+              { text: 'begin' }, contextStatement(tenant.id, lease.scope, this.#timeoutOf(tenant)), { text, params, planKey: lease.scope.planKey },
             ]);
             return rows as R[];
           }
@@ -135,6 +178,29 @@ export class DataPlane {
   async close(): Promise<void> {
     await Promise.all([...this.#placements.values()].map((p) => p.close()));
   }
+}
+
+/**
+ * A lease whose release also gives back the tenant's share permit (taken first, so a tenant at its
+ * share waits in its own queue and never holds a pool connection while waiting).
+ */
+async function withShare(share: Release | Promise<Release>, acquire: () => Promise<Lease>): Promise<Lease> {
+  const permit = await share;
+  let lease: Lease;
+  try {
+    lease = await acquire();
+  } catch (err) {
+    permit();
+    throw err;
+  }
+  return {
+    conn: lease.conn,
+    scope: lease.scope,
+    release: (discard?: boolean) => {
+      lease.release(discard);
+      permit();
+    },
+  };
 }
 
 /**

@@ -5,6 +5,7 @@ import type { Tenant } from '../catalog/types.js';
 import { runWithTenant, type CancelSignal, type Principal } from '../context/tenant-context.js';
 import { errorCodeOf, events, startTimer } from '../core/events.js';
 import { TenantryError } from '../errors.js';
+import type { AdmissionDecision } from '../limits/admission.js';
 import { resolveTenant, type Resolution } from '../resolve/resolve-tenant.js';
 import type { TenantStrategy } from '../resolve/strategy.js';
 
@@ -27,6 +28,13 @@ export interface TenancyPluginOptions {
    * by scopes (their role is, in the routes).
    */
   readonly scopeOf?: (request: FastifyRequest) => ApiKeyScope;
+  /**
+   * Admission of a tenant's request (Tenantry.admission): its rate and concurrency, decided once
+   * the tenant and the credential are known and before the body is read. A refusal answers 429
+   * rate_limited or concurrency_limited with Retry-After; every answer carries the IETF
+   * `RateLimit-Policy` and `RateLimit` fields. Unset: no limits.
+   */
+  readonly admission?: { admit(tenant: Tenant): AdmissionDecision | Promise<AdmissionDecision> };
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -50,8 +58,24 @@ function hostOf(request: FastifyRequest): string {
 async function tenancy(app: FastifyInstance, opts: TenancyPluginOptions): Promise<void> {
   app.decorateRequest('tenancy', null);
 
+  const admission = opts.admission;
+  // Rate and concurrency, after the credential (an anonymous request naming a tenant cannot
+  // spend that tenant's budget) and before the body.
+  const limit = async (request: FastifyRequest, reply: FastifyReply, tenant: Tenant) => {
+    const decision = await admission!.admit(tenant);
+    reply.header('ratelimit-policy', decision.policy);
+    reply.header('ratelimit', decision.rateLimit);
+    if (!decision.allowed) {
+      throw new TenantryError(decision.code!, decision.code === 'rate_limited'
+        ? 'the tenant is over its request rate'
+        : 'the tenant has as many requests in progress as its plan allows', { retry_after: decision.retryAfterSeconds });
+    }
+    // The lease is held until the answer has gone (or the client has).
+    reply.raw.once('close', decision.release);
+  };
+
   // Resolution and the checks of the credential; timed and published by the hook below.
-  const admit = async (request: FastifyRequest) => {
+  const admit = async (request: FastifyRequest, reply: FastifyReply) => {
     const resolution = await resolveTenant({ host: hostOf(request), headers: request.headers }, opts.strategies);
     if (!resolution) throw new TenantryError('tenant_required', 'name the tenant with its subdomain, the X-Tenant header or a credential');
     const needsCredential = request.routeOptions.config?.auth !== false;
@@ -63,13 +87,14 @@ async function tenancy(app: FastifyInstance, opts: TenancyPluginOptions): Promis
     }
     request.tenancy = resolution;
     request.log = request.log.child({ tenant_id: resolution.tenant.id, tenant: resolution.tenant.slug });
+    if (admission) await limit(request, reply, resolution.tenant);
   };
 
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     const t0 = startTimer(events.requestResolved);
-    if (t0 === 0) return admit(request);
+    if (t0 === 0) return admit(request, reply);
     try {
-      await admit(request);
+      await admit(request, reply);
     } catch (err) {
       publishResolved(request, t0, err);
       throw err;

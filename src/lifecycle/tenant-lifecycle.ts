@@ -7,6 +7,7 @@ import type { DataPlane } from '../data/data-plane.js';
 import { createPool, type Sql } from '../data/driver/index.js';
 import { reserve } from '../data/pooled/pooled-placement.js';
 import { isTenantryError, TenantryError } from '../errors.js';
+import type { LimitsPatch, Plans } from '../limits/plans.js';
 
 export interface CreateTenantOptions {
   readonly id?: string;
@@ -23,7 +24,7 @@ export const planIsolation: Readonly<Record<string, Isolation>> = Object.freeze(
 });
 
 /** What the lifecycle needs of the catalog and the audit log. */
-type TenantRegistry = Pick<TenantCatalog, 'create' | 'findBySlug' | 'setStatus'>;
+type TenantRegistry = Pick<TenantCatalog, 'create' | 'findBySlug' | 'setStatus' | 'updateLimits'>;
 type Audit = Pick<AuditLog, 'append'>;
 
 /**
@@ -36,13 +37,15 @@ export class TenantLifecycle {
   readonly #catalog: TenantRegistry;
   readonly #audit: Audit;
   readonly #db: DataPlane;
+  readonly #plans: Plans;
   /** The direct admin URL: creation locks are session locks, never on a pooled connection. */
   readonly #adminUrl: string;
   /** Connections that hold tenant-creation locks (opened on first use). */
   #locks: Sql | undefined;
 
-  constructor(catalog: TenantRegistry, audit: Audit, db: DataPlane, adminUrl: string) {
+  constructor(catalog: TenantRegistry, audit: Audit, db: DataPlane, adminUrl: string, plans: Plans) {
     this.#catalog = catalog;
+    this.#plans = plans;
     this.#audit = audit;
     this.#db = db;
     this.#adminUrl = adminUrl;
@@ -68,6 +71,7 @@ export class TenantLifecycle {
       throw new TenantryError('validation_failed', problem === 'reserved' ? `the slug "${input.slug}" is reserved` : 'the slug must be a DNS label of 3 to 63 characters',
         { errors: [{ path: '/slug', message: problem }] });
     }
+    if (input.plan !== undefined) this.#plans.get(input.plan); // 422 unknown_plan
     const isolation = input.isolation ?? planIsolation[input.plan ?? 'free'] ?? 'pooled';
     const placement = this.#db.placement(isolation);
     return this.#creating(input.slug, async () => {
@@ -96,6 +100,20 @@ export class TenantLifecycle {
     const scope = requirePlatformScope('setTenantStatus()');
     const tenant = await this.#catalog.setStatus(id, status);
     if (tenant) await this.#audit.append({ actor: scope.actor, action: `tenant.${status === 'active' ? 'resumed' : 'suspended'}`, tenantId: id });
+    return tenant;
+  }
+
+  /**
+   * Changes a tenant's own limits (a value sets one, null resets it to the plan; see Plans.patch)
+   * and records it in the audit log; null when there is no such tenant. Every instance applies the
+   * change at once (the catalog channel). Requires the platform scope.
+   */
+  async setLimits(id: string, patch: LimitsPatch): Promise<Tenant | null> {
+    const scope = requirePlatformScope('setTenantLimits()');
+    // Checked before the row is locked: a bad patch is a 400 and changes nothing.
+    this.#plans.patch({}, patch);
+    const tenant = await this.#catalog.updateLimits(id, (current) => this.#plans.patch(current, patch));
+    if (tenant) await this.#audit.append({ actor: scope.actor, action: 'tenant.limits_changed', tenantId: id, detail: { patch, limits: tenant.limits } });
     return tenant;
   }
 

@@ -5,6 +5,7 @@ import { Tenantry } from '../../tenantry.js';
 import { CliUsageError, migrationsOption, type CliContext, type Command } from '../command.js';
 import { table } from '../format.js';
 import { intFlag } from './migrate.js';
+import { limitsView, scalarLimits, type LimitsPatch } from '../../limits/index.js';
 
 /** A tenant as the CLI prints it (JSON and text). */
 function tenantRow(t: Tenant) {
@@ -18,7 +19,7 @@ function tenantRow(t: Tenant) {
  * prepared yet is prepared as before (the command worked on a fresh database and still does).
  */
 async function withTenantry<T>(ctx: CliContext, reason: string, opts: { ddl: boolean }, fn: (tenantry: Tenantry) => Promise<T>): Promise<T> {
-  const options = { databaseUrl: await ctx.databaseUrl(), migrationsDir: ctx.migrationsDir() };
+  const options = { databaseUrl: await ctx.databaseUrl(), migrationsDir: ctx.migrationsDir(), appPlans: ctx.appPlans };
   let tenantry: Tenantry;
   if (opts.ddl) {
     tenantry = await Tenantry.start(options);
@@ -126,5 +127,51 @@ function statusCommand(verb: 'suspend' | 'resume', summary: string): Command {
 export const suspend = statusCommand('suspend', 'suspend a tenant');
 export const resume = statusCommand('resume', 'resume a suspended tenant');
 
+/** `key=value` of --set: a limit (`burst=100`, `quotas.users=10`), `null` resets it to the plan. */
+function parseSet(pairs: readonly string[]): LimitsPatch {
+  const patch: Record<string, unknown> = {};
+  const quotas: Record<string, number | null> = {};
+  for (const pair of pairs) {
+    const m = /^([a-z_]+(?:\.[a-z0-9_]+)?)=(.*)$/.exec(pair);
+    if (!m) throw new CliUsageError(`--set ${pair}: expected key=value (e.g. requests_per_second=50, quotas.users=10, burst=null)`);
+    const [, key, raw] = m as unknown as [string, string, string];
+    const value = raw === 'null' ? null : Number(raw);
+    if (value !== null && (raw.trim() === '' || !Number.isFinite(value))) throw new CliUsageError(`--set ${pair}: the value must be a number or null`);
+    if (key.startsWith('quotas.')) quotas[key.slice('quotas.'.length)] = value;
+    else patch[key] = value;
+  }
+  if (Object.keys(quotas).length) patch.quotas = quotas;
+  return patch as LimitsPatch;
+}
+
+export const limits: Command = {
+  name: 'tenants limits',
+  summary: 'show or change a tenant\'s limits',
+  description: `Shows the tenant's effective limits and where each comes from (its plan, or its own
+override). --set changes them: a limit (requests_per_second, burst, concurrent_requests,
+db_connections, statement_timeout_ms) or a quota (quotas.<name>), with a number, or null to go
+back to the plan. Every running instance applies a change at once.`,
+  positionals: 'ID|SLUG',
+  options: {
+    set: { type: 'string', arg: 'KEY=VALUE', multiple: true, description: 'change a limit (repeatable); null resets it to the plan' },
+  },
+  json: 'the limits as one JSON object',
+  async run(ctx) {
+    const sets = (ctx.values.set as unknown as string[] | undefined) ?? [];
+    const patch = parseSet(sets);
+    const view = await withTenantry(ctx, sets.length ? 'change tenant limits' : 'show tenant limits', { ddl: false }, async (tenantry) => {
+      const t = await named(ctx, 'limits', tenantry);
+      const updated = sets.length ? await tenantry.tenants.setLimits(t.id, patch) : t;
+      return limitsView(tenantry.plans, updated!);
+    });
+    ctx.emit(view, () => [
+      `${view.tenant} (plan ${view.plan})`,
+      ...scalarLimits.map((k) => `  ${k.padEnd(22)} ${String(view.limits[k]).padStart(10)}  ${view.sources[k]}`),
+      ...Object.keys(view.limits.quotas).map((q) => `  ${('quotas.' + q).padEnd(22)} ${String(view.limits.quotas[q] ?? 'unlimited').padStart(10)}  ${view.sources.quotas[q]}`),
+    ].join('\n'));
+    return 0;
+  },
+};
+
 /** The `tenants` command group. */
-export const tenantsCommands: readonly Command[] = [list, create, show, suspend, resume];
+export const tenantsCommands: readonly Command[] = [list, create, show, suspend, resume, limits];

@@ -1,0 +1,82 @@
+import type { AdmitOutcome, LimitStore, Rate } from './limit-store.js';
+
+interface TenantState {
+  /** GCRA's theoretical arrival time of the next request, ms (performance.now() clock). */
+  tat: number;
+  inFlight: number;
+}
+
+/**
+ * Rate buckets (GCRA: one number per tenant) and in-flight counts of this process. Alone it
+ * limits one instance; behind Redis it is the fallback while Redis is down, when each instance
+ * enforces the limits on its own. Tenants idle for a full bucket are forgotten on the next sweep.
+ */
+export class MemoryLimitStore implements LimitStore {
+  readonly #tenants = new Map<string, TenantState>();
+  readonly #sweep: NodeJS.Timeout;
+
+  constructor() {
+    this.#sweep = setInterval(() => this.#forgetIdle(), 60_000);
+    this.#sweep.unref();
+  }
+
+  admit(tenantId: string, rate: Rate, concurrency: number): AdmitOutcome {
+    const now = performance.now();
+    let s = this.#tenants.get(tenantId);
+    if (!s) {
+      s = { tat: now, inFlight: 0 };
+      this.#tenants.set(tenantId, s);
+    }
+    return admitGcra(s, now, rate, concurrency, () => { s.inFlight--; });
+  }
+
+  /** Leases held in this process for a tenant (tests, gauges). */
+  inFlight(tenantId: string): number {
+    return this.#tenants.get(tenantId)?.inFlight ?? 0;
+  }
+
+  #forgetIdle(): void {
+    const now = performance.now();
+    for (const [id, s] of this.#tenants) if (s.inFlight === 0 && s.tat <= now) this.#tenants.delete(id);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#sweep);
+  }
+}
+
+/**
+ * GCRA (the generic cell rate algorithm, a token bucket kept as one time): each request moves the
+ * tenant's theoretical arrival time `tat` one interval on; it is allowed while `tat` is no more than
+ * `burst` intervals ahead of now. The Redis store runs the same arithmetic in Lua.
+ */
+function admitGcra(s: TenantState, now: number, rate: Rate, concurrency: number, onRelease: () => void): AdmitOutcome {
+  const interval = 1000 / rate.perSecond;
+  const window = rate.burst * interval;
+  const tat = Math.max(s.tat, now);
+  if (s.inFlight >= concurrency) {
+    return { allowed: false, reason: 'concurrency', remaining: remainingOf(tat, now, interval, rate.burst), retryAfterMs: 1000, resetMs: tat - now };
+  }
+  const next = tat + interval;
+  const allowAt = next - window;
+  if (now < allowAt) {
+    return { allowed: false, reason: 'rate', remaining: 0, retryAfterMs: allowAt - now, resetMs: tat - now };
+  }
+  s.tat = next;
+  s.inFlight++;
+  let released = false;
+  return {
+    allowed: true,
+    remaining: remainingOf(next, now, interval, rate.burst),
+    resetMs: next - now,
+    release: () => {
+      if (released) return;
+      released = true;
+      onRelease();
+    },
+  };
+}
+
+function remainingOf(tat: number, now: number, interval: number, burst: number): number {
+  return Math.max(0, Math.floor((now + burst * interval - tat) / interval));
+}

@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import { RedisLink, type RedisScript } from '../redis/redis-link.js';
+import type { AdmitOutcome, LimitStore, Rate } from './limit-store.js';
+
+/**
+ * One token of the tenant's bucket and one concurrency lease, atomically, on Redis's clock (so
+ * instances whose clocks differ still agree). The bucket is GCRA's one number (`tat`, ms); the
+ * leases are a sorted set scored by expiry: expired leases (of an instance that died) are dropped
+ * before counting, and the set itself expires when nobody renews it.
+ * Replies: {0, reset} allowed; {1, retry, reset} over the rate; {2, reset} over concurrency.
+ */
+const ADMIT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local ttl = tonumber(ARGV[5])
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+if tat < now then tat = now end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[2]) >= limit then
+  return {2, string.format('%.3f', tat - now)}
+end
+local nxt = tat + interval
+local allow_at = nxt - burst * interval
+if now < allow_at then
+  return {1, string.format('%.3f', allow_at - now), string.format('%.3f', tat - now)}
+end
+redis.call('SET', KEYS[1], string.format('%.3f', nxt), 'PX', math.ceil(nxt - now) + 1000)
+redis.call('ZADD', KEYS[2], now + ttl, ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ttl)
+return {0, string.format('%.3f', nxt - now)}
+`;
+
+/** Pushes the expiry of the given leases (those still there) `ttl` past Redis's now. */
+const RENEW = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local ttl = tonumber(ARGV[#ARGV])
+for i = 1, #ARGV - 1 do
+  redis.call('ZADD', KEYS[1], 'XX', now + ttl, ARGV[i])
+end
+redis.call('PEXPIRE', KEYS[1], ttl)
+return 0
+`;
+
+/**
+ * The limits every instance shares through Redis. A lease lives `leaseTtlMs` unless renewed; this
+ * process renews its leases every third of that while their requests run, so only the leases of a
+ * process that died (or lost Redis) expire. A call that fails (Redis down, slow) throws: the
+ * caller falls back to in-process limits.
+ */
+export class RedisLimitStore implements LimitStore {
+  readonly #link: RedisLink;
+  readonly #admit: RedisScript;
+  readonly #renew: RedisScript;
+  readonly #ttlMs: number;
+  readonly #instance = randomBytes(6).toString('base64url');
+  #seq = 0;
+  /** Leases this process holds, by tenant: renewed on a timer. */
+  readonly #held = new Map<string, Set<string>>();
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(link: RedisLink, leaseTtlMs: number) {
+    this.#link = link;
+    this.#ttlMs = leaseTtlMs;
+    this.#admit = link.script('admit', 2, ADMIT);
+    this.#renew = link.script('renew_leases', 1, RENEW);
+    this.#timer = setInterval(() => this.#renewAll(), Math.max(100, Math.floor(leaseTtlMs / 3)));
+    this.#timer.unref();
+  }
+
+  async admit(tenantId: string, rate: Rate, concurrency: number): Promise<AdmitOutcome> {
+    const interval = 1000 / rate.perSecond;
+    const lease = `${this.#instance}:${++this.#seq}`;
+    const leasesKey = RedisLink.tenantKey(tenantId, 'leases');
+    const reply = await this.#admit(
+      [RedisLink.tenantKey(tenantId, 'rate'), leasesKey],
+      [interval, rate.burst, concurrency, lease, this.#ttlMs]) as [number, string, string?];
+    const code = Number(reply[0]);
+    if (code === 2) return { allowed: false, reason: 'concurrency', remaining: remainingOf(Number(reply[1]), interval, rate.burst), retryAfterMs: 1000, resetMs: Number(reply[1]) };
+    if (code === 1) return { allowed: false, reason: 'rate', remaining: 0, retryAfterMs: Number(reply[1]), resetMs: Number(reply[2]) };
+    const resetMs = Number(reply[1]);
+    let held = this.#held.get(tenantId);
+    if (!held) this.#held.set(tenantId, (held = new Set()));
+    held.add(lease);
+    let released = false;
+    return {
+      allowed: true,
+      remaining: remainingOf(resetMs, interval, rate.burst),
+      resetMs,
+      release: () => {
+        if (released) return;
+        released = true;
+        held.delete(lease);
+        if (held.size === 0 && this.#held.get(tenantId) === held) this.#held.delete(tenantId);
+        // Redis down: the lease expires by itself within the TTL.
+        this.#link.client.zrem(leasesKey, lease).catch(() => {});
+      },
+    };
+  }
+
+  #renewAll(): void {
+    if (this.#link.state !== 'up') return;
+    for (const [tenantId, leases] of this.#held) {
+      if (leases.size === 0) continue;
+      this.#renew([RedisLink.tenantKey(tenantId, 'leases')], [...leases, this.#ttlMs]).catch(() => {});
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+  }
+}
+
+function remainingOf(resetMs: number, interval: number, burst: number): number {
+  return Math.max(0, Math.floor((burst * interval - resetMs) / interval));
+}
