@@ -57,7 +57,7 @@ describe('tenantry CLI: the command table', () => {
     assert.doesNotMatch((await inProcess(['tenants', 'list', '--help'])).stdout, /first-user/);
     const group = await inProcess(['tenants', '--help']);
     assert.equal(group.code, 0);
-    assert.match(group.stdout, /^Usage: tenantry tenants <list\|create\|show\|suspend\|resume>/);
+    assert.match(group.stdout, /^Usage: tenantry tenants <list\|create\|show\|suspend\|resume\|limits>/);
     assert.match(group.stdout, /\n {2}list \[--limit N\]\n/);
     assert.match(group.stdout, /\n {2}show ID\|SLUG\n/);
   });

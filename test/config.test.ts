@@ -97,6 +97,12 @@ describe('start-up configuration', () => {
       'jwt.audience': ['audience-x', 'audience-x'],
       rolePasswords: ['a-role-password-123', { app: 'a-role-password-123', platform: 'a-role-password-123' }],
       catalogListen: ['0', false],
+      plans: ['{"gold": {"burst": 5, "quotas": {"seats": 3}}}', { gold: { burst: 5, quotas: { seats: 3 } } }],
+      redisUrl: ['redis://cache:6380/2', 'redis://cache:6380/2'],
+      redisPrefix: ['svc:', 'svc:'],
+      trustProxy: ['10.0.0.0/8, 192.168.1.1', '10.0.0.0/8,192.168.1.1'],
+      'cache.tenantMaxBytes': ['4096', 4096],
+      passwordHashConcurrency: ['3', 3],
     };
     for (const key of Object.keys(optionTable) as OptionKey[]) {
       const spec = optionTable[key];
@@ -112,6 +118,13 @@ describe('start-up configuration', () => {
     // Explicit values get the same checks, naming the variable.
     assert.throws(() => loadOptions({ ...base, poolMax: 0 }, {}), /TENANTRY_POOL_MAX/);
     assert.throws(() => loadOptions({ ...base, baseDomain: 'not a domain' }, {}), /TENANTRY_BASE_DOMAIN/);
+    // Plans are checked field by field, naming the variable and the field.
+    assert.throws(() => loadOptions(base, { TENANTRY_PLANS: '{"free": {"burst": 0}}' }), /TENANTRY_PLANS: free\.burst/);
+    assert.throws(() => loadOptions(base, { TENANTRY_PLANS: '{"free": {"color": 1}}' }), /TENANTRY_PLANS: free: unknown field "color"/);
+    assert.throws(() => loadOptions(base, { TENANTRY_PLANS: '[1]' }), /TENANTRY_PLANS/);
+    assert.throws(() => loadOptions(base, { REDIS_URL: 'http://x' }), /REDIS_URL/);
+    assert.equal(loadOptions(base, { TENANTRY_TRUST_PROXY: '2' }).trustProxy, 2);
+    assert.equal(loadOptions(base, { TENANTRY_TRUST_PROXY: 'true' }).trustProxy, true);
   });
 
   it('npm start refuses to start in production without secrets, before starting any database', { timeout: 120_000 }, async () => {

@@ -87,11 +87,19 @@ export interface TestStack {
  * The toolkit on `databaseUrl` with the suite's fixed JWT secret and role passwords (the roles are
  * cluster-wide). Started on a database that already has one, it is a second "process" there.
  */
+/**
+ * Rates and concurrency no suite about something else ever meets (the limits suites pass
+ * `plans: {}` to get the real plans). Statement timeouts and quotas stay the plans'.
+ */
+export const roomyPlans = Object.fromEntries(['free', 'pro', 'business', 'enterprise'].map((plan) =>
+  [plan, { requests_per_second: 1_000_000, burst: 1_000_000, concurrent_requests: 100_000, db_connections: 1_000 }]));
+
 export function startTestTenantry(databaseUrl: string, overrides: Partial<TenantryOptions> & Pick<StartOptions, 'appPlans'> = {}): Promise<Tenantry> {
   return Tenantry.start({
     databaseUrl,
     migrationsDir,
     appPlans: helpdeskPlans,
+    plans: roomyPlans,
     jwt: { secret: JWT_SECRET, issuer: 'tenantry', audience: 'tenantry-api', ttlSeconds: 3600 },
     rolePasswords: { app: ROLE_PASSWORD, platform: ROLE_PASSWORD },
     ...throughPgBouncer(),

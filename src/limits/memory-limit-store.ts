@@ -3,6 +3,8 @@ import type { AdmitOutcome, LimitStore, Rate } from './limit-store.js';
 interface TenantState {
   /** GCRA's theoretical arrival time of the next request, ms (performance.now() clock). */
   tat: number;
+  /** The limits the bucket was filled under: a change of them starts a full bucket. */
+  rate: Rate | undefined;
   inFlight: number;
 }
 
@@ -24,8 +26,11 @@ export class MemoryLimitStore implements LimitStore {
     const now = performance.now();
     let s = this.#tenants.get(tenantId);
     if (!s) {
-      s = { tat: now, inFlight: 0 };
+      s = { tat: now, rate, inFlight: 0 };
       this.#tenants.set(tenantId, s);
+    } else if (s.rate !== rate && (s.rate?.perSecond !== rate.perSecond || s.rate.burst !== rate.burst)) {
+      s.rate = rate;
+      s.tat = now;
     }
     return admitGcra(s, now, rate, concurrency, () => { s.inFlight--; });
   }

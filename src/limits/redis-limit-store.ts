@@ -75,8 +75,10 @@ export class RedisLimitStore implements LimitStore {
     const interval = 1000 / rate.perSecond;
     const lease = `${this.#instance}:${++this.#seq}`;
     const leasesKey = RedisLink.tenantKey(tenantId, 'leases');
+    // The bucket is named by its parameters: a change of the tenant's limits starts a full bucket
+    // (the old one expires by itself).
     const reply = await this.#admit(
-      [RedisLink.tenantKey(tenantId, 'rate'), leasesKey],
+      [RedisLink.tenantKey(tenantId, 'rate', rate.perSecond, rate.burst), leasesKey],
       [interval, rate.burst, concurrency, lease, this.#ttlMs]) as [number, string, string?];
     const code = Number(reply[0]);
     if (code === 2) return { allowed: false, reason: 'concurrency', remaining: remainingOf(Number(reply[1]), interval, rate.burst), retryAfterMs: 1000, resetMs: Number(reply[1]) };
