@@ -20,8 +20,8 @@ const entries = Object.fromEntries(Object.entries(pkg.exports).map(([sub, e]) =>
 const expected: Record<string, string[]> = {
   '.': [
     'CatalogUnavailableError', 'OptionsError', 'SLUG_PATTERN', 'TenantContextMissingError', 'Tenantry', 'TenantryError', 'UUID_PATTERN',
-    'apiKeyScopes', 'channels', 'checkSlug', 'currentPrincipal', 'currentTenant', 'errorCatalog', 'hashPassword', 'isRole',
-    'isTenantryError', 'isUuid', 'loadOptions', 'onPlatformScope', 'peekTenant', 'planIsolation', 'registerErrors', 'registerRoles',
+    'apiKeyScopes', 'builtInPlans', 'channels', 'checkSlug', 'currentPrincipal', 'currentTenant', 'errorCatalog', 'hashPassword', 'isRole',
+    'isTenantryError', 'isUuid', 'limitsView', 'loadOptions', 'onPlatformScope', 'peekTenant', 'planIsolation', 'registerErrors', 'registerRoles',
     'requirePlatformScope', 'requireTenantScope', 'reservedSlugs', 'resolverNames', 'runWithTenant', 'subscribe', 'verifyPassword',
     'withPlatformScope',
   ],
