@@ -135,6 +135,30 @@ describe('tenantry CLI: tenant commands run no DDL', () => {
     assert.ok(tags.includes('CREATE SCHEMA') && tags.includes('CREATE FUNCTION'), `a full start logs DDL: ${[...new Set(tags)].join(', ')}`);
   });
 
+  it('tenants limits shows and changes a tenant\'s limits (no DDL); a bad --set is refused and changes nothing', async () => {
+    const slug = p.tenants[0]!.slug;
+    await clearLog();
+    const set = await runCli(['tenants', 'limits', slug, '--set', 'requests_per_second=20', '--set', 'quotas.users=3', '--json'], p.url);
+    assert.equal(set.code, 0, set.stderr);
+    const view = set.lines[0] as unknown as { limits: { requests_per_second: number; quotas: Record<string, number | null> }; sources: { requests_per_second: string; burst: string }; overrides: object };
+    assert.equal(view.limits.requests_per_second, 20);
+    assert.equal(view.sources.requests_per_second, 'tenant');
+    assert.equal(view.sources.burst, 'plan');
+    assert.equal(view.limits.quotas.users, 3, 'the application\'s quotas are known to its CLI');
+    assert.deepEqual(view.overrides, { requests_per_second: 20, quotas: { users: 3 } });
+    const text = await runCli(['tenants', 'limits', slug], p.url);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /requests_per_second +20 +tenant/);
+    for (const bad of [['--set', 'burst=abc'], ['--set', 'burst'], ['--set', 'quotas.seats=1'], ['--set', 'burst=0']]) {
+      const r = await runCli(['tenants', 'limits', slug, ...bad], p.url);
+      assert.notEqual(r.code, 0, bad.join(' '));
+    }
+    const reset = await runCli(['tenants', 'limits', slug, '--set', 'requests_per_second=null', '--set', 'quotas.users=null', '--json'], p.url);
+    assert.equal(reset.code, 0, reset.stderr);
+    assert.deepEqual((reset.lines[0] as unknown as { overrides: object }).overrides, {});
+    assert.deepEqual(await ddlLogged(), [], 'no DDL from tenants limits');
+  });
+
   it('tenants list works as a role that cannot create anything; migrate, which needs DDL, does not', async () => {
     const [rights] = await p.admin.query<{ create_db: boolean; create_schema: boolean }>(
       `select has_database_privilege($1, current_database(), 'CREATE') as create_db, has_schema_privilege($1, 'app', 'CREATE') as create_schema`, [reader]);
