@@ -225,14 +225,19 @@ export class Tenantry {
         resync: () => { catalog.clear(); reload(); },
       }).catch(() => undefined)
       : undefined;
+    // With Redis, changes made by any instance also reach the others through it: at once even
+    // where LISTEN cannot be held (TENANTRY_CATALOG_LISTEN=0 behind a transaction pooler).
+    const redis = tenantry.redis;
+    const unsubscribeRedis = redis ? await redis.subscribe('catalog', (id) => catalog.invalidate({ id })) : undefined;
+    if (redis) catalog.onChange = (id) => { void redis.publish('catalog', id); };
     if (unfollow) {
-      tenantry.#unfollow = unfollow;
+      tenantry.#unfollow = async () => { unsubscribeRedis?.(); await unfollow(); };
     } else {
       // No LISTEN (turned off, or it failed): the cache TTL bounds how long another process's
       // change goes unseen, and revocations are reloaded every few seconds.
       const timer = setInterval(reload, REVOCATION_POLL_MS);
       timer.unref();
-      tenantry.#unfollow = async () => clearInterval(timer);
+      tenantry.#unfollow = async () => { unsubscribeRedis?.(); clearInterval(timer); };
     }
     return tenantry;
   }

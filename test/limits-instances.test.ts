@@ -158,3 +158,34 @@ describe('limits across two instances, through Redis', { timeout: 300_000 }, () 
     await patchLimits(a, { requests_per_second: null, burst: null });
   });
 });
+
+describe('limit changes without LISTEN reach the other instance through Redis', { timeout: 120_000 }, () => {
+  it('two toolkits with TENANTRY_CATALOG_LISTEN=0: a change on one is applied by the other within 1 s', async () => {
+    const { startTestTenantry } = await import('./helpers.js');
+    const { sharedRedisUrl } = await import('./redis-server.js');
+    const { withPlatformScope } = await import('../src/index.js');
+    const db = await createTestDatabase('nolisten');
+    const prefix = uniquePrefix('nolisten');
+    const options = { catalogListen: false, redisUrl: sharedRedisUrl(), redisPrefix: prefix, plans: {} };
+    const one = await startTestTenantry(db.url, options);
+    const two = await startTestTenantry(db.url, options);
+    try {
+      const tenant = await withPlatformScope({ actor: 'test', reason: 'limits without listen' }, () =>
+        one.createTenant({ slug: 'nolisten', name: 'No Listen', isolation: 'pooled' }));
+      const before = (await two.catalog.findById(tenant.tenant.id))!;
+      assert.equal(two.plans.of(before).limits.burst, 100);
+      await withPlatformScope({ actor: 'test', reason: 'limits without listen' }, () => one.tenants.setLimits(tenant.tenant.id, { burst: 5 }));
+      const t0 = performance.now();
+      let burst = 100;
+      while (burst !== 5 && performance.now() - t0 < 1_000) {
+        burst = two.plans.of((await two.catalog.findById(tenant.tenant.id))!).limits.burst;
+        if (burst !== 5) await sleep(20);
+      }
+      assert.equal(burst, 5, 'the other toolkit (no LISTEN, catalog cache TTL 30 s) applied the change within 1 s');
+    } finally {
+      await one.close();
+      await two.close();
+      await db.drop();
+    }
+  });
+});

@@ -66,6 +66,11 @@ export class TenantCatalog {
   readonly #sql: Sql;
   readonly #cache: LRUCache<string, Tenant>;
   readonly #timeoutMs: number;
+  /**
+   * Told of each change this process makes to a tenant (after it is written): the wiring passes it
+   * on to other processes by a second path when there is one (Redis), besides the catalog's NOTIFY.
+   */
+  onChange: ((tenantId: string) => void) | undefined;
 
   constructor(sql: Sql, cache: CatalogCacheOptions = { ttlMs: 5_000, max: 10_000 }, timeoutMs = 2_000) {
     this.#sql = sql;
@@ -177,6 +182,7 @@ export class TenantCatalog {
     if (!rows[0]) return null;
     const tenant = toTenant(rows[0]);
     this.invalidate(tenant);
+    this.onChange?.(tenant.id);
     return this.#remember(tenant);
   }
 
@@ -204,6 +210,7 @@ export class TenantCatalog {
     if (!rows[0]) return null;
     const tenant = toTenant(rows[0]);
     this.invalidate(tenant);
+    this.onChange?.(tenant.id);
     return this.#remember(tenant);
   }
 
