@@ -218,6 +218,30 @@ describe('tenant cache', () => {
     });
   });
 
+  it('the bus\'s connection lost while commands still work: messages sent meanwhile are lost, so the in-process layer is dropped', async () => {
+    const redis: TestRedis = await startTestRedis();
+    const prefix = uniquePrefix('bus');
+    const one = await instance(redis.url, prefix);
+    const two = await instance(redis.url, prefix);
+    const admin = new Redis(redis.url);
+    try {
+      for (let round = 0; round < 3; round++) {
+        await as(A, () => one.cache.set('k', `v${round}`));
+        assert.equal(await as(A, () => one.cache.get('k')), `v${round}`);
+        await admin.client('KILL', 'TYPE', 'pubsub');
+        // Published while nobody of `one` listens: lost.
+        await as(A, () => two.cache.delete('k'));
+        await until(() => one.link.subscribed, 5_000, 'one subscribes again');
+        assert.equal(await as(A, () => one.cache.get('k')), undefined, `round ${round}: the value deleted meanwhile is not served`);
+      }
+    } finally {
+      admin.disconnect();
+      await one.close();
+      await two.close();
+      await redis.stop();
+    }
+  });
+
   it('Redis down: get misses, wrap runs fn, nothing fails; back: the in-process layer was dropped and caching resumes', async () => {
     const redis: TestRedis = await startTestRedis();
     const one = await instance(redis.url, uniquePrefix('down'));
