@@ -94,6 +94,10 @@ export class TenantCache {
   async get<T = unknown>(key: string): Promise<T | undefined> {
     const tenantId = requireTenantScope('tenantry.cache.get()').tenant.id;
     checkKey(key);
+    if (this.#memoryUsable()) {
+      const json = this.#memory?.get(tenantId, key);
+      if (json !== undefined) return JSON.parse(json) as T;
+    }
     const pending = this.#register(tenantId, key, { stale: false });
     try {
       const found = await this.#lookup(tenantId, key, pending);
