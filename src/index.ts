@@ -48,6 +48,9 @@ export { hashPassword, verifyPassword } from './auth/password.js';
 export type { DataPlane, TenantTransaction } from './data/data-plane.js';
 export type { Placement, Lease, SessionScope } from './data/placement.js';
 
+// The tenant cache (tenantry.cache).
+export type { TenantCache, TenantCacheStats, TenantCacheMode } from './cache/tenant-cache.js';
+
 // Tenant resolution, for strategy implementers.
 export type { TenantStrategy, TenantClaim, ResolutionRequest } from './resolve/strategy.js';
 export type { Resolution } from './resolve/resolve-tenant.js';
