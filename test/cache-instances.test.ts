@@ -76,7 +76,9 @@ describe('tenant cache across two server processes', () => {
     await Promise.all([a?.kill(), b?.kill()]);
     await redis?.stop();
     await db?.drop();
-    await dropDemoPlacements();
+    // Best effort: the demo tenants' placements are cluster-wide, and another suite's database on
+    // the same server may still hold objects of the schema tenant's role.
+    await dropDemoPlacements().catch((err: Error) => console.error(`clean-up of the demo placements: ${err.message}`));
   });
 
   it('a ticket created on A shows in B\'s stats within 1 s after B cached the old counts', async () => {
