@@ -49,6 +49,9 @@ export type { DataPlane, TenantTransaction } from './data/data-plane.js';
 export { builtInPlans, limitsView, type Plans, type Limits, type LimitOverrides, type LimitsPatch, type LimitSources, type LimitsView, type EffectiveLimits, type PlanInput, type Admission, type AdmissionDecision, type Quotas, type GuardOptions } from './limits/index.js';
 export type { Placement, Lease, SessionScope } from './data/placement.js';
 
+// The tenant cache (tenantry.cache).
+export type { TenantCache, TenantCacheStats, TenantCacheMode } from './cache/tenant-cache.js';
+
 // Tenant resolution, for strategy implementers.
 export type { TenantStrategy, TenantClaim, ResolutionRequest } from './resolve/strategy.js';
 export type { Resolution } from './resolve/resolve-tenant.js';

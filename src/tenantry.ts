@@ -31,6 +31,7 @@ import { Plans, type PlanInput } from './limits/plans.js';
 import { Admission } from './limits/admission.js';
 import { Quotas } from './limits/quotas.js';
 import { RedisLink, type RedisState } from './redis/redis-link.js';
+import { TenantCache } from './cache/tenant-cache.js';
 
 /** Without LISTEN, how often each process reloads token revocations. */
 const REVOCATION_POLL_MS = 5_000;
@@ -111,6 +112,8 @@ export class Tenantry {
   readonly quotas: Quotas;
   /** The Redis every instance shares (REDIS_URL), or undefined: in-process state. */
   readonly redis: RedisLink | undefined;
+  /** The current tenant's cache: in-process, and shared by every instance through Redis when it is configured. */
+  readonly cache: TenantCache;
   readonly log: TenantryLog;
   readonly #admin: Sql;
   readonly #platformPool: Sql;
@@ -132,6 +135,7 @@ export class Tenantry {
         else this.log.warn({ redis: 'down', err: error?.message }, 'Redis is unavailable: limits are enforced in-process and the cache reads the database until it is back');
       },
     }) : undefined;
+    this.cache = new TenantCache({ ...options.cache, redis: this.redis });
     this.#admin = admin;
     this.#platformPool = platformPool;
     this.catalog = new TenantCatalog(platformPool, options.catalogCache, options.catalogTimeoutMs);
@@ -315,6 +319,7 @@ export class Tenantry {
 
   async close(): Promise<void> {
     this.#unsubscribe();
+    this.cache.close();
     await this.#unfollow().catch(() => {});
     await this.apiKeys.close().catch(() => {});
     await Promise.all([this.db.close(), this.#platformPool.end(), this.#admin.end(), this.tenants.close(), this.admission.close()]);

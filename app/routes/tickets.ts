@@ -12,6 +12,19 @@ function likePattern(q: string): string {
   return '%' + q.replace(/[\\%_]/g, (c) => '\\' + c) + '%';
 }
 
+/** The tenant cache's key of the ticket counts (GET /tickets/stats); every ticket write deletes it. */
+const STATS_KEY = 'tickets:stats';
+/** How long the counts are kept: writes invalidate them, so this bounds only what a lost invalidation could leave. */
+const STATS_TTL_MS = 60_000;
+
+export interface TicketStats {
+  open: number;
+  pending: number;
+  resolved: number;
+  closed: number;
+  total: number;
+}
+
 /** An assignee that is not a user of this tenant (or another tenant's user) is a 422. */
 function assigneeReference(err: unknown): never {
   if ((err as { code?: string }).code === '23503') throw new TenantryError('invalid_reference', 'assignee_id is not a user of this tenant');
@@ -44,8 +57,20 @@ export async function ticketRoutes(app: FastifyInstance, { tenantry }: { tenantr
        values ($1, $2, $3, $4, $5, $6) returning ${columns}`,
       [uuidv7(), title, description ?? '', priority ?? 'normal', me.kind === 'user' ? me.id : null, assignee_id ?? null],
     )).catch(assigneeReference);
+    await tenantry.cache.delete(STATS_KEY);
     return reply.status(201).send(ticket);
   });
+
+  // Counts by status, from the tenant cache: every ticket write below deletes them after it commits.
+  app.get('/tickets/stats', async () => tenantry.cache.wrap(STATS_KEY, STATS_TTL_MS, async () => {
+    const rows = await db.query<{ status: keyof TicketStats; n: number }>('select status, count(*)::int as n from tickets group by status');
+    const stats: TicketStats = { open: 0, pending: 0, resolved: 0, closed: 0, total: 0 };
+    for (const r of rows) {
+      stats[r.status] = r.n;
+      stats.total += r.n;
+    }
+    return stats;
+  }));
 
   app.get<{ Params: IdParams }>('/tickets/:id', { schema: { params: IdParams } }, async (request) => {
     const [ticket] = await db.query(`select ${columns} from tickets where id = $1`, [request.params.id]);
@@ -66,6 +91,7 @@ export async function ticketRoutes(app: FastifyInstance, { tenantry }: { tenantr
         'assignee_id' in b, b.assignee_id ?? null],
     ).catch(assigneeReference);
     if (!ticket) throw new TenantryError('not_found');
+    await tenantry.cache.delete(STATS_KEY);
     return ticket;
   });
 
@@ -73,6 +99,7 @@ export async function ticketRoutes(app: FastifyInstance, { tenantry }: { tenantr
     requireRole(request, 'owner', 'admin');
     const rows = await db.query('delete from tickets where id = $1 returning id', [request.params.id]);
     if (!rows.length) throw new TenantryError('not_found');
+    await tenantry.cache.delete(STATS_KEY);
     return reply.status(204).send();
   });
 

@@ -32,6 +32,8 @@ export class RedisLink {
   #subscriber: Redis | undefined;
   readonly #handlers = new Map<string, Set<(message: string) => void>>();
   readonly #stateListeners = new Set<(state: RedisState) => void>();
+  readonly #subscriptionListeners = new Set<(subscribed: boolean) => void>();
+  #subscribed = false;
   #state: RedisState = 'down';
   #lastError: Error | undefined;
   #closed = false;
@@ -92,6 +94,24 @@ export class RedisLink {
   }
 
   /**
+   * Whether the pub/sub connection is subscribed to every followed channel now. It is a connection
+   * of its own: it can be lost and come back while commands still work.
+   */
+  get subscribed(): boolean {
+    return this.#subscribed;
+  }
+
+  /**
+   * Calls `fn(false)` when the pub/sub connection is lost and `fn(true)` once it is subscribed to
+   * every followed channel again: messages published in between were lost (e.g. the cache drops
+   * what it holds, since invalidations may have been missed).
+   */
+  onSubscriptionChange(fn: (subscribed: boolean) => void): () => void {
+    this.#subscriptionListeners.add(fn);
+    return () => this.#subscriptionListeners.delete(fn);
+  }
+
+  /**
    * Defines a Lua script (sent once, then called by its SHA; reloaded when Redis lost it). Scripts
    * are atomic: what they read and write no other client sees half-done.
    */
@@ -124,7 +144,8 @@ export class RedisLink {
       this.#handlers.set(full, handlers);
       const sub = this.#subscriberConnection();
       // The subscriber re-subscribes by itself after reconnecting; a failure now is retried then.
-      await sub.subscribe(full).catch(() => {});
+      const ok = await sub.subscribe(full).then(() => true, () => false);
+      if (ok && sub.status === 'ready') this.#setSubscribed(true);
     }
     handlers.add(fn);
     return () => { handlers.delete(fn); };
@@ -142,6 +163,14 @@ export class RedisLink {
       connectionName: 'tenantry-sub',
     });
     sub.on('error', () => {});
+    sub.on('close', () => this.#setSubscribed(false));
+    // Subscribed again only once every channel is (ioredis re-subscribes on 'ready'; asking again
+    // is harmless and tells when it is done).
+    sub.on('ready', () => {
+      const channels = [...this.#handlers.keys()];
+      if (!channels.length) return;
+      sub.subscribe(...channels).then(() => { if (sub.status === 'ready') this.#setSubscribed(true); }, () => {});
+    });
     sub.on('message', (channel: string, message: string) => {
       for (const fn of this.#handlers.get(channel) ?? []) {
         try {
@@ -162,9 +191,16 @@ export class RedisLink {
     for (const fn of [...this.#stateListeners]) fn(state);
   }
 
+  #setSubscribed(subscribed: boolean): void {
+    if (this.#closed || subscribed === this.#subscribed) return;
+    this.#subscribed = subscribed;
+    for (const fn of [...this.#subscriptionListeners]) fn(subscribed);
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     this.#stateListeners.clear();
+    this.#subscriptionListeners.clear();
     await Promise.all([
       this.#client.quit().catch(() => this.#client.disconnect()),
       this.#subscriber?.quit().catch(() => this.#subscriber?.disconnect()),
