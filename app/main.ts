@@ -1,3 +1,4 @@
+import { pino } from 'pino';
 import { Tenantry, loadOptions } from '../src/index.js';
 import { startEmbeddedPostgres } from '../src/embedded/embedded-postgres.js';
 import { Drain } from '../src/http/index.js';
@@ -24,6 +25,9 @@ function checkpoint(): void {
   if (stopping) throw new StartAborted(`${stopping} during start-up`);
 }
 
+/** One logger for the server and the toolkit (Redis lost and back, …). */
+const log = pino({ level: process.env.LOG_LEVEL ?? 'info' });
+
 async function main(): Promise<void> {
   const config = loadAppConfig();
   // Every option is checked before anything starts: a missing secret in production or a bad value
@@ -42,7 +46,7 @@ async function main(): Promise<void> {
     checkpoint();
   }
   // The JWT settings checked above, so that a generated development secret is the one printed.
-  const tenantry = await Tenantry.start({ databaseUrl, migrationsDir, jwt: early.jwt, generated: early.generated, appPlans: helpdeskPlans });
+  const tenantry = await Tenantry.start({ databaseUrl, migrationsDir, jwt: early.jwt, generated: early.generated, appPlans: helpdeskPlans, log });
   running.push({ name: 'tenantry', stop: () => tenantry.close() });
   checkpoint();
   await seedDemoTenants(tenantry);
@@ -59,7 +63,7 @@ async function main(): Promise<void> {
   const app = await buildServer({
     tenantry,
     adminToken: config.adminToken,
-    logger: { level: process.env.LOG_LEVEL ?? 'info' },
+    loggerInstance: log,
     drain,
   });
   running.push({

@@ -12,6 +12,8 @@ export interface ServerOptions {
   readonly tenantry: Tenantry;
   readonly adminToken: string;
   readonly logger?: FastifyServerOptions['logger'];
+  /** A pino logger to use instead (npm start shares one with the toolkit). */
+  readonly loggerInstance?: FastifyServerOptions['loggerInstance'];
   /** Largest accepted request body, bytes. */
   readonly bodyLimit?: number;
   /** Graceful stop (npm start closes the server through it on SIGTERM and SIGINT). */
@@ -23,7 +25,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const app = Fastify({
     // Node's and Fastify's own answers (408, 414, 431, a missing Host, a bad request) as problem+json.
     ...serverOptions({ requestTimeoutMs: opts.tenantry.options.requestTimeoutMs }),
-    logger: opts.logger ?? false,
+    ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? false }),
     bodyLimit: opts.bodyLimit ?? 64 * 1024,
     genReqId: () => randomUUID(),
   });
