@@ -46,8 +46,8 @@ describe('loadMigrations', () => {
       [1, 'helpdesk'], [2, 'ticket_search'], [3, 'add_ticket_tags'], [4, 'concurrency_probe'], [5, 'guarded_due_at'], [6, 'guarded_source'], [7, 'notes_without_tenant'],
     ]);
     const text = await readFile(path.join(STEPS, '0003_add_ticket_tags.sql'), 'utf8');
-    assert.equal(files[1]!.sql, text);
-    assert.equal(files[1]!.checksum, createHash('sha256').update(text).digest('hex'));
+    assert.equal(files[2]!.sql, text);
+    assert.equal(files[2]!.checksum, createHash('sha256').update(text).digest('hex'));
   });
 
   it('refuses a gap, a duplicate version and a badly named file', async () => {
