@@ -196,7 +196,7 @@ export class Tenantry {
     try {
       passwords = input.bootstrap === false
         ? await preparedDatabase(admin, options.rolePasswords, { catalog: input.migrate === false })
-        : await bootstrapDatabase(admin, options.rolePasswords);
+        : await bootstrapDatabase(admin, options.rolePasswords, input.log ?? consoleLog);
       if (input.migrate !== false) {
         const results = await Tenantry.migrate(admin, options.migrationsDir);
         const failed = results.find((r) => r.status === 'failed');

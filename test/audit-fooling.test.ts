@@ -333,6 +333,89 @@ describe('an audit that cannot be fooled', () => {
       });
   });
 
+  describe('the search role (tenantry_search): NOLOGIN, BYPASSRLS, SELECT only, owner of functions that restrict themselves', () => {
+    const SEARCH = 'search_tickets(text, text, uuid, integer)';
+    const control = (r: AuditReport, check: string, message: RegExp) =>
+      assert.ok(r.findings.some((f) => f.target === 'database:control' && f.check === check && message.test(f.message)), `database:control: expected ${check} ${message} in ${show(r)}`);
+
+    it('as migrated: search_tickets is SECURITY DEFINER, owned by tenantry_search, executable by the runtime role only', async () => {
+      for (const t of targets) {
+        const [fn] = await on(t, (sql, s) => sql.query<{ owner: string; definer: boolean; runtime: boolean; public: boolean }>(`
+          select pg_get_userbyid(p.proowner) as owner, p.prosecdef as definer,
+            has_function_privilege($1, p.oid, 'EXECUTE') as runtime,
+            exists (select 1 from aclexplode(p.proacl) x where x.grantee = 0) as public
+          from pg_proc p where p.oid = '${s}.${SEARCH}'::regprocedure`, [t.runtimeRole]));
+        assert.deepEqual(fn, { owner: 'tenantry_search', definer: true, runtime: true, public: false }, t.id);
+      }
+    });
+
+    it('that can log in', async () => {
+      await weakened('search role login',
+        () => p.admin.execute('alter role tenantry_search login'),
+        () => p.admin.execute('alter role tenantry_search nologin'),
+        (r) => {
+          control(r, 'search_role', /can log in/);
+          for (const t of targets) has(r, t, 'table_access', 'tickets', /tenantry_search \(the search role: BYPASSRLS\) can log in/);
+        });
+    });
+
+    it('that can write', async () => {
+      await weakened('search role writes',
+        () => everywhere((s) => `grant insert, update on ${s}.tickets to tenantry_search`),
+        () => everywhere((s) => `revoke insert, update on ${s}.tickets from tenantry_search`),
+        (r) => {
+          for (const t of targets) has(r, t, 'table_access', 'tickets', /tenantry_search .*can INSERT, UPDATE/);
+        });
+    });
+
+    it('that can read the catalog, or that a runtime role can become', async () => {
+      await weakened('search role reach',
+        () => p.admin.execute('grant usage on schema tenantry to tenantry_search; grant select on tenantry.tenants to tenantry_search; grant tenantry_search to tenantry_app'),
+        () => p.admin.execute('revoke select on tenantry.tenants from tenantry_search; revoke usage on schema tenantry from tenantry_search; revoke tenantry_search from tenantry_app'),
+        (r) => {
+          control(r, 'search_role', /holds SELECT on tenantry\.tenants, which is not a tenant table/);
+          control(r, 'search_role', /tenantry_app can log in and SET ROLE to it/);
+        });
+    });
+
+    it('another BYPASSRLS role that can read a tenant table is not accepted as a search role', async () => {
+      await weakened('another bypass role',
+        async () => {
+          await p.admin.execute('create role fool_search nologin bypassrls');
+          await everywhere((s) => `grant usage on schema ${s} to fool_search; grant select (tenant_id, id, title) on ${s}.tickets to fool_search`);
+        },
+        async () => {
+          await everywhere((s) => `revoke all on ${s}.tickets from fool_search; revoke usage on schema ${s} from fool_search`);
+          await p.admin.execute('drop role fool_search');
+        },
+        (r) => {
+          for (const t of targets) has(r, t, 'table_access', 'tickets', /fool_search .*BYPASSRLS/);
+        });
+    });
+
+    it('a SECURITY DEFINER function of tenantry_search that does not restrict itself to the current tenant, or that PUBLIC can run', async () => {
+      // The leak is real: through it, acme reads globex's ticket id (pooled placement).
+      const leak = (s: string, t: MigrationTarget) => `
+        create function ${s}.all_ticket_ids() returns setof uuid language sql stable security definer
+          set search_path = ${s}, pg_temp as $f$ select id from tickets $f$;
+        revoke all on function ${s}.all_ticket_ids() from public;
+        grant execute on function ${s}.all_ticket_ids() to ${ident(t.runtimeRole)};
+        alter function ${s}.all_ticket_ids() owner to tenantry_search;
+        grant execute on function ${s}.${SEARCH} to public;`;
+      await weakened('unrestricted search function',
+        () => everywhere(leak),
+        () => everywhere((s) => `drop function ${s}.all_ticket_ids(); revoke execute on function ${s}.${SEARCH} from public`),
+        async (r) => {
+          const ids = await runWithTenant(acme, () => p.tenantry.db.query<{ id: string }>('select s.id from all_ticket_ids() as s(id)'));
+          assert.ok(ids.some((x) => x.id === globexTicket), 'acme reads globex\'s id through the function');
+          for (const t of targets) {
+            has(r, t, 'search_function', 'all_ticket_ids()', /does not name tenantry_rls\.current_tenant_id\(\)/);
+            has(r, t, 'search_function', /^search_tickets\(/, /PUBLIC can execute/);
+          }
+        });
+    });
+  });
+
   it('a new table of any shape is probed generically; one the probe cannot fill is reported, never passed', async () => {
     // An enum, a CHECK with literals, a domain with a CHECK, a varchar(3), a self-reference and a
     // unique index: the probe fills all of it from the catalog. Only drift is reported.

@@ -189,7 +189,7 @@ describe('tenantry tenants create, SIGKILLed while provisioning, then run again'
       assert.equal(row.id, id);
       assert.equal(row.status, 'active');
       assert.equal(row.isolation, isolation);
-      assert.deepEqual(await ledger(id, isolation), [1, 2]);
+      assert.deepEqual(await ledger(id, isolation), [1, 2, 3]);
       assert.equal(await owners(id, `owner@${slug}.test`), 1);
       assert.equal(await login(slug, `owner@${slug}.test`, 'correct horse battery staple'), 200);
     });

@@ -1,6 +1,6 @@
 /**
  * `migrateAll` and `tenantry migrate` across every placement: the pooled schema, schema tenants
- * and database tenants. The migrations come from test/fixtures/migrations-steps (0001 is the
+ * and database tenants. The migrations come from test/fixtures/migrations-steps (0001 and 0002 are the
  * helpdesk's own); each step of the first suite builds on the state the previous one left.
  */
 import assert from 'node:assert/strict';
@@ -43,11 +43,11 @@ describe('loadMigrations', () => {
   it('loads NNNN_name.sql files in version order with their sha-256', async () => {
     const files = await loadMigrations(STEPS);
     assert.deepEqual(files.map((f) => [f.version, f.name]), [
-      [1, 'helpdesk'], [2, 'add_ticket_tags'], [3, 'concurrency_probe'], [4, 'guarded_due_at'], [5, 'guarded_source'], [6, 'notes_without_tenant'],
+      [1, 'helpdesk'], [2, 'ticket_search'], [3, 'add_ticket_tags'], [4, 'concurrency_probe'], [5, 'guarded_due_at'], [6, 'guarded_source'], [7, 'notes_without_tenant'],
     ]);
-    const text = await readFile(path.join(STEPS, '0002_add_ticket_tags.sql'), 'utf8');
-    assert.equal(files[1]!.sql, text);
-    assert.equal(files[1]!.checksum, createHash('sha256').update(text).digest('hex'));
+    const text = await readFile(path.join(STEPS, '0003_add_ticket_tags.sql'), 'utf8');
+    assert.equal(files[2]!.sql, text);
+    assert.equal(files[2]!.checksum, createHash('sha256').update(text).digest('hex'));
   });
 
   it('refuses a gap, a duplicate version and a badly named file', async () => {
@@ -67,7 +67,7 @@ describe('migrateAll on every placement', () => {
   const upTo = (version: number) => steps.filter((f) => f.version <= version);
   const run = (version: number | MigrationFile[], opts: MigrateOptions = {}) =>
     migrateAll(sql, p.url, typeof version === 'number' ? upTo(version) : version, opts);
-  /** A sequence named boom_marker in a target's schema makes 0004 and 0005 fail there. */
+  /** A sequence named boom_marker in a target's schema makes 0005 and 0006 fail there. */
   const mark = (t: MigrationTarget) => p.on(t, (s) => s.query(`create sequence ${ident(t.schema)}.boom_marker`));
   const unmark = (t: MigrationTarget) => p.on(t, (s) => s.query(`drop sequence ${ident(t.schema)}.boom_marker`));
 
@@ -92,31 +92,31 @@ describe('migrateAll on every placement', () => {
     }
   });
 
-  it('dry run: reports 0002 pending on every target and changes nothing', async () => {
-    const r = await run(2, { dryRun: true });
+  it('dry run: reports 0003 pending on every target and changes nothing', async () => {
+    const r = await run(3, { dryRun: true });
     assert.equal(r.results.length, targets.length);
     assert.deepEqual(r.results.map((x) => x.target).sort(), targets.map((t) => t.id).sort());
     for (const x of r.results) {
       assert.equal(x.status, 'pending', describeRun(r));
-      assert.deepEqual(versionsOf(x), [2]);
+      assert.deepEqual(versionsOf(x), [3]);
     }
     assert.equal(r.counts.pending, targets.length);
     assert.equal(r.audit, null);
     for (const t of targets) {
-      assert.deepEqual(await p.versions(t), [1], t.id);
+      assert.deepEqual(await p.versions(t), [1, 2], t.id);
       assert.equal(await p.hasColumn(t, 'tickets', 'tags'), false, t.id);
     }
   });
 
   it('applies an added column to every target, records it in each ledger, and a second run applies nothing', async () => {
     const progress: { target: string; done: number; total: number }[] = [];
-    const r = await run(2, { concurrency: 4, onResult: (x, pr) => progress.push({ target: x.target, ...pr }) });
+    const r = await run(3, { concurrency: 4, onResult: (x, pr) => progress.push({ target: x.target, ...pr }) });
     assert.equal(r.ok, true, describeRun(r));
     assert.equal(r.results.length, targets.length);
     assert.deepEqual(r.results.map((x) => x.target).sort(), targets.map((t) => t.id).sort());
     for (const x of r.results) {
       assert.equal(x.status, 'applied', describeRun(r));
-      assert.deepEqual(x.applied.map((a) => [a.version, a.name]), [[2, 'add_ticket_tags']]);
+      assert.deepEqual(x.applied.map((a) => [a.version, a.name]), [[3, 'add_ticket_tags']]);
       assert.equal(x.error, undefined);
       assert.equal(x.wave, 'main');
     }
@@ -125,11 +125,11 @@ describe('migrateAll on every placement', () => {
     assert.equal(r.audit?.ok, true, JSON.stringify(r.audit?.findings));
     assert.equal(r.audit?.targets, targets.length);
 
-    const source = await readFile(path.join(STEPS, '0002_add_ticket_tags.sql'), 'utf8');
+    const source = await readFile(path.join(STEPS, '0003_add_ticket_tags.sql'), 'utf8');
     const checksum = createHash('sha256').update(source).digest('hex');
     for (const t of targets) {
       const rows = await p.on(t, (s) => s.query<{ version: number; name: string; checksum: string; duration_ms: number }>(
-        `select version, name, checksum, duration_ms from ${ident(t.schema)}.tenantry_migrations where version = 2`));
+        `select version, name, checksum, duration_ms from ${ident(t.schema)}.tenantry_migrations where version = 3`));
       assert.equal(rows.length, 1, t.id);
       assert.equal(rows[0]!.name, 'add_ticket_tags');
       assert.equal(rows[0]!.checksum, checksum, t.id);
@@ -148,13 +148,13 @@ describe('migrateAll on every placement', () => {
       assert.deepEqual(rows.map((x) => x.tags), [['a', 'b']], tenant.isolation);
     }
 
-    const again = await run(2, { concurrency: 4 });
+    const again = await run(3, { concurrency: 4 });
     assert.equal(again.ok, true, describeRun(again));
     assert.equal(again.results.length, targets.length);
     assert.ok(again.results.every((x) => x.status === 'up_to_date' && x.applied.length === 0), describeRun(again));
     assert.equal(again.counts.applied, 0);
     for (const t of targets) {
-      const [c] = await p.on(t, (s) => s.query<{ n: number }>(`select count(*)::int as n from ${ident(t.schema)}.tenantry_migrations where version = 2`));
+      const [c] = await p.on(t, (s) => s.query<{ n: number }>(`select count(*)::int as n from ${ident(t.schema)}.tenantry_migrations where version = 3`));
       assert.equal(c!.n, 1, t.id);
     }
   });
@@ -163,9 +163,10 @@ describe('migrateAll on every placement', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'tenantry-migrations-'));
     try {
       await copyFile(path.join(STEPS, '0001_helpdesk.sql'), path.join(dir, '0001_helpdesk.sql'));
-      await copyFile(path.join(STEPS, '0003_concurrency_probe.sql'), path.join(dir, '0003_concurrency_probe.sql'));
-      const edited = (await readFile(path.join(STEPS, '0002_add_ticket_tags.sql'), 'utf8')).replace("default '{}'", "default '{x}'");
-      await writeFile(path.join(dir, '0002_add_ticket_tags.sql'), edited);
+      await copyFile(path.join(STEPS, '0002_ticket_search.sql'), path.join(dir, '0002_ticket_search.sql'));
+      await copyFile(path.join(STEPS, '0004_concurrency_probe.sql'), path.join(dir, '0004_concurrency_probe.sql'));
+      const edited = (await readFile(path.join(STEPS, '0003_add_ticket_tags.sql'), 'utf8')).replace("default '{}'", "default '{x}'");
+      await writeFile(path.join(dir, '0003_add_ticket_tags.sql'), edited);
       const r = await run(await loadMigrations(dir), { concurrency: 2 });
       assert.equal(r.ok, false);
       assert.equal(r.results.length, targets.length);
@@ -175,13 +176,13 @@ describe('migrateAll on every placement', () => {
       assert.equal(r.counts.failed + r.counts.skipped, targets.length, describeRun(r));
       for (const x of r.results.filter((y) => y.status === 'failed')) {
         assert.match(x.error ?? '', /checksum/);
-        assert.match(x.error ?? '', /2_add_ticket_tags/);
+        assert.match(x.error ?? '', /3_add_ticket_tags/);
       }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
     for (const t of targets) {
-      assert.deepEqual(await p.versions(t), [1, 2], t.id);
+      assert.deepEqual(await p.versions(t), [1, 2, 3], t.id);
       assert.equal(await p.hasRelation(t, 'tickets_tenant_created_idx'), false, t.id);
     }
   });
@@ -211,7 +212,7 @@ describe('migrateAll on every placement', () => {
     const started = performance.now();
     let r!: MigrationRun;
     try {
-      r = await run(3, { concurrency: N, audit: false });
+      r = await run(4, { concurrency: N, audit: false });
     } finally {
       sampling = false;
       await loop;
@@ -237,7 +238,7 @@ describe('migrateAll on every placement', () => {
     await mark(bad);
     let r: MigrationRun;
     try {
-      r = await run(4, { canary: 2, concurrency: 4 });
+      r = await run(5, { canary: 2, concurrency: 4 });
     } finally {
       await unmark(bad);
     }
@@ -245,7 +246,7 @@ describe('migrateAll on every placement', () => {
     assert.equal(r.ok, false);
     assert.deepEqual(r.results.filter((x) => x.wave === 'canary').map((x) => x.target).sort(), [good.id, bad.id].sort());
     assert.equal(res.get(good.id)?.status, 'applied', describeRun(r));
-    assert.deepEqual(versionsOf(res.get(good.id)), [4]);
+    assert.deepEqual(versionsOf(res.get(good.id)), [5]);
     assert.equal(res.get(bad.id)?.status, 'failed', describeRun(r));
     assert.match(res.get(bad.id)?.error ?? '', /boom/);
     const rest = targets.filter((t) => t !== good && t !== bad);
@@ -257,10 +258,10 @@ describe('migrateAll on every placement', () => {
       assert.deepEqual(x?.applied, []);
     }
     assert.equal(r.counts.skipped, rest.length);
-    assert.deepEqual(await p.versions(good), [1, 2, 3, 4]);
+    assert.deepEqual(await p.versions(good), [1, 2, 3, 4, 5]);
     assert.equal(await p.hasColumn(good, 'tickets', 'due_at'), true);
     for (const t of [bad, ...rest]) {
-      assert.deepEqual(await p.versions(t), [1, 2, 3], t.id);
+      assert.deepEqual(await p.versions(t), [1, 2, 3, 4], t.id);
       assert.equal(await p.hasColumn(t, 'tickets', 'due_at'), false, t.id);
     }
   });
@@ -270,7 +271,7 @@ describe('migrateAll on every placement', () => {
     const bad = tenantTargets[3]!;
     assert.equal(bad.isolation, 'schema');
     await mark(bad);
-    const r = await run(4, { concurrency: 4 });
+    const r = await run(5, { concurrency: 4 });
     const res = byTarget(r);
     assert.equal(r.ok, false);
     assert.equal(r.results.length, targets.length);
@@ -280,11 +281,11 @@ describe('migrateAll on every placement', () => {
     assert.equal(res.get(tenantTargets[0]!.id)?.status, 'up_to_date');
     for (const t of targets) {
       if (t === bad) {
-        assert.deepEqual(await p.versions(t), [1, 2, 3]);
+        assert.deepEqual(await p.versions(t), [1, 2, 3, 4]);
         assert.equal(await p.hasColumn(t, 'tickets', 'due_at'), false);
       } else {
-        if (t !== tenantTargets[0]) assert.deepEqual(versionsOf(res.get(t.id)), [4], t.id);
-        assert.deepEqual(await p.versions(t), [1, 2, 3, 4], t.id);
+        if (t !== tenantTargets[0]) assert.deepEqual(versionsOf(res.get(t.id)), [5], t.id);
+        assert.deepEqual(await p.versions(t), [1, 2, 3, 4, 5], t.id);
         assert.equal(await p.hasColumn(t, 'tickets', 'due_at'), true, t.id);
       }
     }
@@ -294,13 +295,13 @@ describe('migrateAll on every placement', () => {
     const bad = targets.filter((t) => t.isolation !== 'pooled')[3]!;
     const at = targets.indexOf(bad);
     // One at a time, so the order is the target order and "remaining" is well defined.
-    const r = await run(5, { concurrency: 1, stopOnError: true });
+    const r = await run(6, { concurrency: 1, stopOnError: true });
     assert.equal(r.ok, false);
     assert.deepEqual(r.results.map((x) => x.target), targets.map((t) => t.id));
     r.results.forEach((x, i) => {
       if (i < at) {
         assert.equal(x.status, 'applied', describeRun(r));
-        assert.deepEqual(versionsOf(x), [5]);
+        assert.deepEqual(versionsOf(x), [6]);
       } else if (i === at) {
         assert.equal(x.status, 'failed');
         assert.match(x.error ?? '', /boom/);
@@ -310,7 +311,7 @@ describe('migrateAll on every placement', () => {
     });
     for (const [i, t] of targets.entries()) {
       const v = await p.versions(t);
-      assert.deepEqual(v, i < at ? [1, 2, 3, 4, 5] : i === at ? [1, 2, 3] : [1, 2, 3, 4], t.id);
+      assert.deepEqual(v, i < at ? [1, 2, 3, 4, 5, 6] : i === at ? [1, 2, 3, 4] : [1, 2, 3, 4, 5], t.id);
       assert.equal(await p.hasColumn(t, 'tickets', 'source'), i < at, t.id);
     }
   });
@@ -319,14 +320,14 @@ describe('migrateAll on every placement', () => {
     const tenantTargets = targets.filter((t) => t.isolation !== 'pooled');
     const bad = tenantTargets[3]!;
     await unmark(bad);
-    const r = await run(5, { canary: 2, concurrency: 4 });
+    const r = await run(6, { canary: 2, concurrency: 4 });
     const res = byTarget(r);
     assert.equal(r.ok, true, describeRun(r));
     assert.deepEqual(r.results.filter((x) => x.wave === 'canary').map((x) => x.target).sort(), tenantTargets.slice(0, 2).map((t) => t.id).sort());
-    assert.deepEqual(versionsOf(res.get(bad.id)), [4, 5]);
+    assert.deepEqual(versionsOf(res.get(bad.id)), [5, 6]);
     assert.equal(r.audit?.ok, true, JSON.stringify(r.audit?.findings));
     assert.deepEqual(r.audit?.findings, []);
-    for (const t of targets) assert.deepEqual(await p.versions(t), [1, 2, 3, 4, 5], t.id);
+    for (const t of targets) assert.deepEqual(await p.versions(t), [1, 2, 3, 4, 5, 6], t.id);
   });
 
   it('tenantry migrate: a table that fails the audit is rolled back on every target; the command fails', async () => {
@@ -347,7 +348,7 @@ describe('migrateAll on every placement', () => {
     assert.equal(summary?.audit.ok, true, cli.stdout);
     for (const t of targets) {
       assert.equal(await p.hasRelation(t, 'notes'), false, t.id);
-      assert.deepEqual(await p.versions(t), [1, 2, 3, 4, 5], t.id);
+      assert.deepEqual(await p.versions(t), [1, 2, 3, 4, 5, 6], t.id);
     }
   });
 });
@@ -381,7 +382,7 @@ describe('tenantry migrate is resumable after a kill', () => {
 
     const done = new Set<string>();
     for (const t of targets) {
-      const migrated = (await p.versions(t)).includes(2);
+      const migrated = (await p.versions(t)).includes(3);
       if (migrated) done.add(t.id);
       // Ledger and change are one transaction: both or neither.
       assert.equal(await p.hasColumn(t, 'tickets', 'tags'), migrated, t.id);
@@ -398,7 +399,7 @@ describe('tenantry migrate is resumable after a kill', () => {
         assert.equal(e.status, 'up_to_date', JSON.stringify(e));
       } else {
         assert.equal(e.status, 'applied', JSON.stringify(e));
-        assert.deepEqual(versionsOf(e), [2]);
+        assert.deepEqual(versionsOf(e), [3]);
       }
     }
     const summary = second.lines.find((l) => l.event === 'summary') as { ok: boolean; counts: Record<string, number> } | undefined;
@@ -406,7 +407,7 @@ describe('tenantry migrate is resumable after a kill', () => {
     assert.equal(summary?.counts.applied, targets.length - done.size);
     assert.equal(summary?.counts.up_to_date, done.size);
     for (const t of targets) {
-      const [c] = await p.admin.query<{ n: number }>(`select count(*)::int as n from ${ident(t.schema)}.tenantry_migrations where version = 2`);
+      const [c] = await p.admin.query<{ n: number }>(`select count(*)::int as n from ${ident(t.schema)}.tenantry_migrations where version = 3`);
       assert.equal(c!.n, 1, t.id);
       assert.equal(await p.hasColumn(t, 'tickets', 'tags'), true, t.id);
     }
@@ -481,7 +482,7 @@ describe('tenantry CLI', () => {
       const cli = await runCli(['migrate', '--json'], db.url);
       assert.equal(cli.code, 0, cli.stderr + cli.stdout);
       const events = cli.lines.filter((l) => l.event === 'target') as unknown as TargetRunResult[];
-      assert.deepEqual(events.map((e) => [e.target, e.status, versionsOf(e)]), [['pooled:app', 'applied', [1]]]);
+      assert.deepEqual(events.map((e) => [e.target, e.status, versionsOf(e)]), [['pooled:app', 'applied', [1, 2]]]);
       const admin = createPool(db.url, { max: 1 });
       try {
         const stored = await admin.query<{ role: string; password: string }>('select role, password from tenantry_admin.role_passwords order by role');

@@ -3,7 +3,10 @@ import type { Sql } from './driver/index.js';
 import { ident, quoteIdent } from './driver/index.js';
 import { tenantIdSql } from '../core/tenant-ids.js';
 
-/** Role names. The runtime roles are never owners, superusers or BYPASSRLS. */
+/**
+ * Role names. The runtime roles are never owners, superusers or BYPASSRLS; the one BYPASSRLS role,
+ * `search`, cannot log in and is reached only through the functions it owns.
+ */
 export const roles = {
   /** Owns every table; migrations run as this role. NOLOGIN. */
   owner: 'tenantry_owner',
@@ -11,6 +14,15 @@ export const roles = {
   app: 'tenantry_app',
   /** Runtime role for the control-plane catalog only; has no access to tenant data. */
   platform: 'tenantry_platform',
+  /**
+   * Owns search functions (SECURITY DEFINER) so that their LIKE/ILIKE conditions can use an index:
+   * under RLS the planner refuses to use an operator that is not leakproof (texticlike is not) as
+   * an index condition, so such a search reads every row of the tenant. NOLOGIN and BYPASSRLS; it
+   * gets SELECT on the columns a search reads and nothing else, and each function it owns must
+   * restrict itself to `tenantry_rls.current_tenant_id()` (the audit checks all of this). The owner
+   * role is a member, to hand functions to it in migrations. May be missing (see ensureSearchRole).
+   */
+  search: 'tenantry_search',
 } as const;
 
 export const schemas = { catalog: 'tenantry', rls: 'tenantry_rls', pooled: 'app' } as const;
@@ -25,11 +37,19 @@ function literal(value: string): string {
  * connection (DATABASE_URL). The ALTER ROLE lines re-assert the attributes each time, so a role
  * someone loosened by hand (BYPASSRLS, say) is put back.
  */
-export async function bootstrapDatabase(admin: Sql, passwords?: RolePasswords): Promise<RolePasswords> {
+export async function bootstrapDatabase(admin: Sql, passwords?: RolePasswords, log?: BootstrapLog): Promise<RolePasswords> {
   const used = await ensureRoles(admin, passwords);
+  const search = await ensureSearchRole(admin);
+  if (!search.ok) {
+    log?.warn({ role: roles.search, err: search.reason },
+      `${roles.search} could not be created or re-asserted by this admin user: search functions migrated from now on run as the caller (correct, but not indexed under RLS)`);
+  }
   await prepareDatabase(admin, { catalog: true });
   return used;
 }
+
+/** Where bootstrap reports what it could not do and went on without. */
+export interface BootstrapLog { warn(obj: object, msg: string): void }
 
 export interface RolePasswords { readonly app: string; readonly platform: string }
 
@@ -70,17 +90,54 @@ export async function preparedDatabase(admin: Sql, passwords: RolePasswords | un
  * them and none locks the others out.
  */
 export async function ensureRoles(admin: Sql, passwords?: RolePasswords): Promise<RolePasswords> {
-  // Roles are cluster-wide but advisory locks are per database: bootstraps of two databases of
-  // one server can still ALTER the same role at the same moment, and PostgreSQL refuses the
-  // second with "tuple concurrently updated" (XX000). The transaction changed nothing then, so
-  // it is run again after a short random pause.
+  return retryRoleRace(() => ensureRolesOnce(admin, passwords));
+}
+
+/**
+ * Roles are cluster-wide but advisory locks are per database: bootstraps of two databases of one
+ * server can still ALTER the same role at the same moment, and PostgreSQL refuses the second with
+ * "tuple concurrently updated" (XX000). The transaction changed nothing then, so it is run again
+ * after a short random pause.
+ */
+async function retryRoleRace<T>(fn: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await ensureRolesOnce(admin, passwords);
+      return await fn();
     } catch (err) {
       if (attempt >= 8 || !isRoleRace(err)) throw err;
       await new Promise((r) => setTimeout(r, 20 * attempt + Math.random() * 50 * attempt));
     }
+  }
+}
+
+/**
+ * Creates the search role (see roles.search) or re-asserts it: NOLOGIN, BYPASSRLS, nothing else,
+ * a member of no role, and the owner role a member of it (so that migrations, running as the
+ * owner, can hand it their search functions). Creating or altering a BYPASSRLS role takes a
+ * superuser on PostgreSQL 15 (CREATEROLE and BYPASSRLS from 16): an admin user that cannot is not
+ * an error. The role is then left as it is (or missing), `{ ok: false }` says why, and the app's
+ * migrations, which hand functions to the role only when it is there, BYPASSRLS and reachable by
+ * the owner, create them as SECURITY INVOKER instead: same results, without the index.
+ */
+export async function ensureSearchRole(admin: Sql): Promise<{ ok: true } | { ok: false; reason: string }> {
+  try {
+    await retryRoleRace(() => admin.transaction(async (tx) => {
+      await tx.query(`select pg_advisory_xact_lock(hashtext('tenantry.bootstrap'))`);
+      const role = ident(roles.search);
+      const exists = await tx.query('select 1 from pg_roles where rolname = $1', [roles.search]);
+      if (!exists.length) await tx.query(`create role ${role} nologin bypassrls`);
+      await tx.query(`alter role ${role} nologin bypassrls nosuperuser nocreatedb nocreaterole noreplication noinherit`);
+      // It is a member of nothing: its rights are the column grants the migrations give it.
+      const memberOf = await tx.query<{ role: string }>(`select r.rolname as role from pg_auth_members m
+        join pg_roles r on r.oid = m.roleid join pg_roles s on s.oid = m.member where s.rolname = $1`, [roles.search]);
+      for (const m of memberOf) await tx.query(`revoke ${ident(m.role)} from ${role}`);
+      await tx.query(`grant ${role} to ${ident(roles.owner)}`);
+    }));
+    return { ok: true };
+  } catch (err) {
+    // 42501: not allowed (a BYPASSRLS role needs a superuser on PostgreSQL 15).
+    if ((err as { code?: string }).code !== '42501') throw err;
+    return { ok: false, reason: (err as Error).message };
   }
 }
 

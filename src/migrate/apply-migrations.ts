@@ -33,8 +33,9 @@ export interface ApplyOptions {
   /** A label for results and errors, e.g. "shard default / schema app". */
   readonly label?: string;
   /**
-   * The runtime role of this target: gets USAGE on the schema and DML on its tables (re-granted
-   * after every run, so a table a migration adds is usable at once), never the ledger.
+   * The runtime role of this target: gets USAGE on the schema, DML on its tables and EXECUTE on
+   * its functions (re-granted after every run, so what a migration adds is usable at once), never
+   * the ledger.
    */
   readonly grantTo?: string;
   /** Only report what would be applied. */
@@ -100,6 +101,9 @@ export async function applyMigrations(
         await tx.query(`grant usage on schema ${ident(schema)} to ${role}`);
         await tx.query(`grant select, insert, update, delete on all tables in schema ${ident(schema)} to ${role}`);
         await tx.query(`revoke all on ${ident(schema)}.tenantry_migrations from ${role}`);
+        // Functions too, for those a migration took from PUBLIC (a search function owned by the
+        // search role): only the target's runtime role calls them. The rest keep PUBLIC's default.
+        await tx.query(`grant execute on all functions in schema ${ident(schema)} to ${role}`);
       }
       if (options.audit && applied.length && !options.dryRun) {
         const findings = await auditTables(tx as unknown as Sql, schema, label);

@@ -1,4 +1,5 @@
 import type { Queryable, Sql } from '../data/driver/index.js';
+import { roles } from '../data/bootstrap.js';
 import { proveTables, type TenantTable } from './policy-proof.js';
 
 /** One way a target falls short of the isolation rules. */
@@ -108,6 +109,92 @@ export async function auditRoutinesAndViewsOf(sql: Query, scopes: readonly Audit
     where n.nspname = any($1::text[]) and c.relkind in ('v', 'm')
       and not coalesce('security_invoker=true' = any(c.reloptions) or 'security_invoker=on' = any(c.reloptions), false)`, [names]);
   for (const v of views) findings.push({ target: targetOf.get(v.schema)!, check: 'view_security_invoker', object: v.name, message: 'view without security_invoker bypasses RLS of its tables' });
+  return findings;
+}
+
+/**
+ * The search role (roles.search: NOLOGIN, BYPASSRLS, owner of search functions; see bootstrap.ts)
+ * in one database. Its SELECT on tenant tables is accepted by the policy proof (policy-proof.ts,
+ * which reports it if it can log in or write there); this is the rest of what it must be:
+ *
+ * - (`cluster`, once per server) superuser, CREATEDB, CREATEROLE, REPLICATION or LOGIN; a member
+ *   of another role (it would hold that role's privileges with BYPASSRLS); a role that can log in
+ *   and become it (SET ROLE) without being a member of the owner role, such as a runtime role;
+ * - it owns nothing but functions, and holds no privilege on a relation that is not a tenant table
+ *   (the catalog, a ledger, a table without tenant_id or row level security);
+ * - every SECURITY DEFINER function it owns names `tenantry_rls.current_tenant_id()` in its body
+ *   (a textual check: it shows that the author restricted it, not that the restriction is right),
+ *   is not executable by PUBLIC, and pins its search_path (outside the audited schemas; inside them
+ *   the security_definer check says so).
+ *
+ * A missing search role is no finding: search functions then run as their caller. Findings about a
+ * function go to the target of its schema, the others to `databaseTarget`.
+ */
+export async function auditSearchRole(sql: Query, scopes: readonly AuditScope[], databaseTarget: string, opts: { cluster: boolean }): Promise<Finding[]> {
+  const [role] = await sql.query<{ oid: string; login: boolean; super: boolean; createdb: boolean; createrole: boolean; replication: boolean }>(`
+    select oid::text as oid, rolcanlogin as login, rolsuper as super, rolcreatedb as createdb, rolcreaterole as createrole,
+      rolreplication as replication
+    from pg_roles where rolname = $1`, [roles.search]);
+  if (!role) return [];
+  const findings: Finding[] = [];
+  const name = roles.search;
+  const add = (check: string, object: string, message: string, target = databaseTarget) => findings.push({ target, check, object, message });
+  if (opts.cluster) {
+    if (role.super) add('search_role', name, 'is superuser');
+    if (role.login) add('search_role', name, 'can log in: BYPASSRLS with SELECT on every tenant\'s searched columns');
+    if (role.createdb || role.createrole) add('search_role', name, 'can create databases or roles');
+    if (role.replication) add('search_role', name, 'has REPLICATION');
+    const memberOf = await sql.query<{ role: string }>(`
+      select r.rolname as role from pg_auth_members m join pg_roles r on r.oid = m.roleid
+      where m.member = $1::oid order by 1`, [role.oid]);
+    for (const m of memberOf) add('search_role', name, `is a member of ${m.role}: it holds its privileges, with BYPASSRLS`);
+    const becomers = await sql.query<{ role: string }>(`
+      select r.rolname as role from pg_roles r
+      where r.rolcanlogin and not r.rolsuper and r.oid <> $1::oid
+        and pg_has_role(r.oid, $1::oid, 'MEMBER') and not pg_has_role(r.oid, $2, 'MEMBER')
+      order by 1`, [role.oid, roles.owner]);
+    for (const b of becomers) add('search_role', name, `${b.role} can log in and SET ROLE to it (BYPASSRLS) without being the owner role`);
+  }
+  const targetOf = targetsBySchema(scopes);
+  const owned = await sql.query<{ object: string }>(`
+    select 'relation ' || c.oid::regclass::text as object from pg_class c where c.relowner = $1::oid
+    union all select 'schema ' || quote_ident(n.nspname) from pg_namespace n where n.nspowner = $1::oid
+    union all select 'type ' || t.oid::regtype::text from pg_type t where t.typowner = $1::oid and t.typrelid = 0
+    order by 1`, [role.oid]);
+  for (const o of owned) add('search_role', name, `owns ${o.object}: it may own functions only`);
+  // Privileges granted to it (on a table or a column) on anything but a tenant table (tenant_id and
+  // row level security; those are the policy proof's, which audits them in every target).
+  const grants = await sql.query<{ object: string; privs: string[] }>(`
+    with granted as (
+      select c.oid, x.privilege_type from pg_class c cross join lateral aclexplode(c.relacl) x where x.grantee = $1::oid
+      union
+      select a.attrelid, x.privilege_type from pg_attribute a cross join lateral aclexplode(a.attacl) x
+      where x.grantee = $1::oid and a.attnum > 0 and not a.attisdropped
+    )
+    select c.oid::regclass::text as object, array_agg(distinct g.privilege_type order by g.privilege_type)::text[] as privs
+    from granted g join pg_class c on c.oid = g.oid join pg_namespace n on n.oid = c.relnamespace
+    where not (c.relkind in ('r', 'p') and c.relname <> $2 and c.relrowsecurity
+               and exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped))
+    group by c.oid order by 1`, [role.oid, LEDGER]);
+  for (const g of grants) add('search_role', name, `holds ${g.privs.join(', ')} on ${g.object}, which is not a tenant table`);
+  const fns = await sql.query<{ schema: string; name: string; definer: boolean; restricted: boolean; public_execute: boolean; pinned: boolean }>(`
+    select n.nspname as schema, p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' as name,
+      p.prosecdef as definer,
+      strpos(case when p.prosqlbody is null then p.prosrc else pg_get_functiondef(p.oid) end,
+             'tenantry_rls.current_tenant_id()') > 0 as restricted,
+      exists (select 1 from aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) x
+              where x.grantee = 0 and x.privilege_type = 'EXECUTE') as public_execute,
+      exists (select 1 from unnest(coalesce(p.proconfig, '{}')) c where c like 'search\\_path=%') as pinned
+    from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+    where p.proowner = $1::oid order by 1, 2`, [role.oid]);
+  for (const f of fns) {
+    if (!f.definer) continue;
+    const target = targetOf.get(f.schema) ?? databaseTarget;
+    const object = targetOf.has(f.schema) ? f.name : `${f.schema}.${f.name}`;
+    if (!f.restricted) add('search_function', object, `SECURITY DEFINER function of ${name} (BYPASSRLS) whose body does not name tenantry_rls.current_tenant_id(): nothing restricts it to the current tenant`, target);
+    if (f.public_execute) add('search_function', object, `SECURITY DEFINER function of ${name} (BYPASSRLS) that PUBLIC can execute: only the runtime role may`, target);
+    if (!f.pinned && !targetOf.has(f.schema)) add('search_function', object, 'SECURITY DEFINER function without a pinned search_path', target);
+  }
   return findings;
 }
 

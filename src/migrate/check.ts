@@ -1,6 +1,6 @@
 import { roles, schemas } from '../data/bootstrap.js';
 import { createPool, type Sql } from '../data/driver/index.js';
-import { auditRolesOf, auditRoutinesAndViewsOf, auditTablesOf, diffShapes, schemaShape, schemaShapes, type Finding } from './audit.js';
+import { auditRolesOf, auditRoutinesAndViewsOf, auditSearchRole, auditTablesOf, diffShapes, schemaShape, schemaShapes, type Finding } from './audit.js';
 import { probeTargets } from './probe/index.js';
 import { listTargets, type MigrationTarget } from './targets.js';
 
@@ -63,6 +63,9 @@ export async function auditAll(admin: Sql, adminUrl: string, opts: AuditOptions 
   const findings: Finding[] = [];
   findings.push(...await auditRolesOf(admin, [{ role: roles.app, target: 'database:control' }]));
   findings.push(...await auditRoutinesAndViewsOf(admin, [{ schema: schemas.rls, target: 'database:control' }]));
+  // The search role: its attributes once (roles are cluster-wide), what it owns and holds here.
+  const controlScopes = targets.filter((t) => t.databaseUrl === adminUrl).map((t) => ({ schema: t.schema, target: t.id }));
+  findings.push(...await auditSearchRole(admin, controlScopes, 'database:control', { cluster: true }));
   const byDatabase = new Map<string, MigrationTarget[]>();
   for (const t of targets) byDatabase.set(t.databaseUrl, [...(byDatabase.get(t.databaseUrl) ?? []), t]);
   // Big databases first, so that a thousand schema tenants do not wait behind the tenant databases.
@@ -100,6 +103,8 @@ async function auditDatabase(sql: Sql, group: readonly MigrationTarget[], refere
     findings.push(...await auditRolesOf(sql, chunk
       .filter((t) => t.runtimeRole !== roles.app || t.databaseUrl !== adminUrl)
       .map((t) => ({ role: t.runtimeRole, target: t.id }))));
+    // A tenant database (one target): what the search role owns and holds there.
+    if (group[0]!.databaseUrl !== adminUrl && i === 0) findings.push(...await auditSearchRole(sql, scopes, group[0]!.id, { cluster: false }));
     const shapes = await schemaShapes(sql, chunk.map((t) => t.schema));
     for (const t of chunk) findings.push(...diffShapes(reference, shapes.get(t.schema) ?? [], t.id));
   }

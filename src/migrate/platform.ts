@@ -33,7 +33,7 @@ export interface MigratePlatformOptions extends MigrateOptions {
  */
 export async function migratePlatform(url: string, files: readonly MigrationFile[], opts: MigratePlatformOptions = {}): Promise<MigrationRun> {
   return withAdmin(url, Math.max(1, opts.concurrency ?? 4) + 1, 'tenantry-migrate', async (admin) => {
-    await bootstrapDatabase(admin, opts.rolePasswords);
+    await bootstrapDatabase(admin, opts.rolePasswords, { warn: (obj, msg) => console.warn(msg, obj) });
     const catalog = await migrateCatalog(admin);
     if (catalog.status === 'failed') throw new Error(`catalog migration failed: ${catalog.error}`);
     return migrateAll(admin, url, files, opts);

@@ -10,7 +10,12 @@
  * (either operand order, the parentheses and no-op casts pg_get_expr prints), whose only function
  * is that very function (checked by OID through pg_depend, so a look-alike in another schema that
  * prints the same unqualified name does not pass) and whose operator is the built-in uuid `=`.
+ *
+ * BYPASSRLS roles that can reach a tenant table are findings, with one exception: the search role
+ * (tenantry_search), as long as it cannot log in and holds SELECT only. What it owns and who can
+ * become it are audited in audit.ts (auditSearchRole).
  */
+import { roles as tenantryRoles } from '../data/bootstrap.js';
 import type { Queryable } from '../data/driver/index.js';
 
 /** What `auditTablesOf` hands over: the tenant tables of the scopes, by oid. */
@@ -36,7 +41,7 @@ const PUBLIC = '0';
 
 export const TENANT_RESTRICTION = 'tenant_id = tenantry_rls.current_tenant_id()';
 
-interface RoleRow { oid: string; name: string; super: boolean; bypass: boolean; me: boolean }
+interface RoleRow { oid: string; name: string; super: boolean; bypass: boolean; login: boolean; me: boolean }
 interface EdgeRow { role: string; member: string; inherit: boolean }
 interface AclRow { rel: string; grantee: string; privs: string[] }
 interface PolicyRow {
@@ -203,7 +208,8 @@ export async function proveTables(sql: Queryable, tables: readonly TenantTable[]
   const oids = tables.map((t) => t.oid);
 
   const roles = await sql.query<RoleRow>(`
-    select oid::text as oid, rolname as name, rolsuper as super, rolbypassrls as bypass, rolname = session_user as me from pg_roles`);
+    select oid::text as oid, rolname as name, rolsuper as super, rolbypassrls as bypass, rolcanlogin as login,
+      rolname = session_user as me from pg_roles`);
   // pg_auth_members.inherit_option exists from PostgreSQL 16; before, the member's rolinherit decides.
   const edges = await sql.query<EdgeRow>(`
     select m.roleid::text as role, m.member::text as member,
@@ -297,7 +303,15 @@ export async function proveTables(sql: Queryable, tables: readonly TenantTable[]
     const ownerHeirs = graph.heirs(table.owner);
     for (const r of reachers) {
       const role = graph.byOid.get(r.oid);
-      if (role?.bypass && !role.me) bypass.push(role.name);
+      if (role?.bypass && !role.me) {
+        const extra = [...r.privs].filter((p) => p !== 'SELECT').sort();
+        if (role.name !== tenantryRoles.search) bypass.push(role.name);
+        else if (role.login || extra.length) {
+          add('table_access', table.name, `${role.name} (the search role: BYPASSRLS) ${[
+            ...(role.login ? ['can log in'] : []), ...(extra.length ? [`can ${extra.join(', ')}`] : []),
+          ].join(' and ')}: it may only SELECT, through the functions it owns`);
+        }
+      }
       if (r.privs.has('TRUNCATE') && !ownerHeirs.has(r.oid)) truncate.push(graph.name(r.oid));
       const applies = (p: PolicyRow) => p.roles.includes(PUBLIC) || (r.oid !== PUBLIC && p.roles.some((x) => graph.heirs(x).has(r.oid)));
       for (const [command, code] of COMMANDS) {
