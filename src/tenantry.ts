@@ -2,6 +2,8 @@ import { fileURLToPath } from 'node:url';
 import { ApiKeys } from './auth/api-keys.js';
 import { Credentials } from './auth/credentials.js';
 import { CredentialRevocations } from './auth/revocations.js';
+import { LoginThrottle } from './auth/login-throttle.js';
+import { PasswordHasher } from './auth/password-hasher.js';
 import { TokenService } from './auth/token-service.js';
 import { AuditLog } from './audit-log/audit-log.js';
 import { followCatalogChannel } from './catalog/catalog-channel.js';
@@ -106,6 +108,10 @@ export class Tenantry {
   /** The Redis every instance shares (REDIS_URL), or undefined: in-process state. */
   readonly redis: RedisLink | undefined;
   readonly log: TenantryLog;
+  /** Sign-in throttling per account and client address (see src/auth/login-throttle.ts). */
+  readonly loginThrottle: LoginThrottle;
+  /** Password hashing, bounded and shared fairly by tenants (see src/auth/password-hasher.ts). */
+  readonly passwords: PasswordHasher;
   readonly #admin: Sql;
   readonly #platformPool: Sql;
   readonly #unsubscribe: () => void;
@@ -126,6 +132,8 @@ export class Tenantry {
         else this.log.warn({ redis: 'down', err: error?.message }, 'Redis is unavailable: limits are enforced in-process and the cache reads the database until it is back');
       },
     }) : undefined;
+    this.loginThrottle = new LoginThrottle(options.login, this.redis);
+    this.passwords = new PasswordHasher({ concurrency: options.passwordHashConcurrency });
     this.#admin = admin;
     this.#platformPool = platformPool;
     this.catalog = new TenantCatalog(platformPool, options.catalogCache, options.catalogTimeoutMs);
@@ -297,6 +305,7 @@ export class Tenantry {
 
   async close(): Promise<void> {
     this.#unsubscribe();
+    this.loginThrottle.close();
     await this.#unfollow().catch(() => {});
     await this.apiKeys.close().catch(() => {});
     await Promise.all([this.db.close(), this.#platformPool.end(), this.#admin.end(), this.tenants.close(), this.redis?.close()]);
