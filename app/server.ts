@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Tenantry } from '../src/index.js';
-import { Drain, installValidators, registerProblemHandlers, sendProblem, serverOptions, problemOf, tenancyPlugin } from '../src/http/index.js';
+import { Drain, installClientLimits, installValidators, registerProblemHandlers, sendProblem, serverOptions, problemOf, tenancyPlugin } from '../src/http/index.js';
 import { adminRoutes } from './routes/admin.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { authRoutes } from './routes/auth.js';
@@ -24,11 +24,14 @@ export interface ServerOptions {
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
     // Node's and Fastify's own answers (408, 414, 431, a missing Host, a bad request) as problem+json.
-    ...serverOptions({ requestTimeoutMs: opts.tenantry.options.requestTimeoutMs }),
+    // request.ip believes X-Forwarded-For only from the proxies TENANTRY_TRUST_PROXY names.
+    ...serverOptions({ requestTimeoutMs: opts.tenantry.options.requestTimeoutMs, trustProxy: opts.tenantry.options.trustProxy }),
     ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? false }),
     bodyLimit: opts.bodyLimit ?? 64 * 1024,
     genReqId: () => randomUUID(),
   });
+  // At most TENANTRY_MAX_CONNECTIONS_PER_CLIENT connections per client address (429, closed).
+  installClientLimits(app, { maxConnectionsPerClient: opts.tenantry.options.maxConnectionsPerClient });
   // First, so that a request arriving during shutdown is refused before any other work.
   opts.drain?.install(app);
   installValidators(app);

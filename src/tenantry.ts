@@ -2,6 +2,8 @@ import { fileURLToPath } from 'node:url';
 import { ApiKeys } from './auth/api-keys.js';
 import { Credentials } from './auth/credentials.js';
 import { CredentialRevocations } from './auth/revocations.js';
+import { LoginThrottle } from './auth/login-throttle.js';
+import { PasswordHasher } from './auth/password-hasher.js';
 import { TokenService } from './auth/token-service.js';
 import { AuditLog } from './audit-log/audit-log.js';
 import { followCatalogChannel } from './catalog/catalog-channel.js';
@@ -115,6 +117,10 @@ export class Tenantry {
   /** The current tenant's cache: in-process, and shared by every instance through Redis when it is configured. */
   readonly cache: TenantCache;
   readonly log: TenantryLog;
+  /** Sign-in throttling per account and client address (see src/auth/login-throttle.ts). */
+  readonly loginThrottle: LoginThrottle;
+  /** Password hashing, bounded and shared fairly by tenants (see src/auth/password-hasher.ts). */
+  readonly passwords: PasswordHasher;
   readonly #admin: Sql;
   readonly #platformPool: Sql;
   readonly #unsubscribe: () => void;
@@ -136,6 +142,8 @@ export class Tenantry {
       },
     }) : undefined;
     this.cache = new TenantCache({ ...options.cache, redis: this.redis });
+    this.loginThrottle = new LoginThrottle(options.login, this.redis);
+    this.passwords = new PasswordHasher({ concurrency: options.passwordHashConcurrency });
     this.#admin = admin;
     this.#platformPool = platformPool;
     this.catalog = new TenantCatalog(platformPool, options.catalogCache, options.catalogTimeoutMs);
@@ -320,6 +328,7 @@ export class Tenantry {
   async close(): Promise<void> {
     this.#unsubscribe();
     this.cache.close();
+    this.loginThrottle.close();
     await this.#unfollow().catch(() => {});
     await this.apiKeys.close().catch(() => {});
     await Promise.all([this.db.close(), this.#platformPool.end(), this.#admin.end(), this.tenants.close(), this.admission.close()]);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { Tenantry, type StartOptions, type TenantryOptions } from '../src/index.js';
 import { helpdeskPlans } from '../app/plans.js';
 import { createPool, withDatabase, type Sql } from '../src/data/driver/index.js';
@@ -22,7 +22,7 @@ export function serverUrl(): string {
 export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
 /** A request to the stack's app for tenant `slug` (X-Tenant), with a bearer token when given. */
-export function callAs(stack: TestStack, slug: string, token: string | undefined, method: Method, url: string, payload?: object) {
+export function callAs(stack: TestStack, slug: string, token: string | undefined, method: Method, url: string, payload?: object): Promise<LightMyRequestResponse> {
   return stack.app.inject({
     method, url, headers: { 'x-tenant': slug, ...(token ? { authorization: `Bearer ${token}` } : {}) }, ...(payload ? { payload } : {}),
   });

@@ -180,10 +180,13 @@ export class RawConnection {
     }));
   }
 
-  /** Connects; rejects with the connection error (ECONNREFUSED, say). */
-  static open(port: number): Promise<RawConnection> {
+  /**
+   * Connects to 127.0.0.1, from `localAddress` when given (any 127.x.y.z on Linux: another client
+   * address); rejects with the connection error (ECONNREFUSED, say).
+   */
+  static open(port: number, localAddress?: string): Promise<RawConnection> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect(port, '127.0.0.1');
+      const socket = net.connect({ port, host: '127.0.0.1', ...(localAddress ? { localAddress } : {}) });
       socket.once('connect', () => {
         socket.removeListener('error', reject);
         resolve(new RawConnection(socket));

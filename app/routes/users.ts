@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { v7 as uuidv7 } from 'uuid';
-import { TenantryError, currentTenant, hashPassword, type TenantTransaction, type Tenantry } from '../../src/index.js';
+import { TenantryError, currentTenant, type TenantTransaction, type Tenantry } from '../../src/index.js';
 import { principalOf, requireRole } from '../../src/http/index.js';
 import '../errors.js';
 import { canManageApiKeys, userManagers, type Role } from '../roles.js';
@@ -57,7 +57,7 @@ export async function userRoutes(app: FastifyInstance, { tenantry }: { tenantry:
   app.post<{ Body: CreateUserBody }>('/users', { schema: { body: CreateUserBody } }, async (request, reply) => {
     const me = requireRole(request, ...userManagers);
     if (request.body.role === 'owner' && me.role !== 'owner') throw new TenantryError('insufficient_role', 'only an owner can create owners');
-    const passwordHash = await hashPassword(request.body.password);
+    const passwordHash = await tenantry.passwords.hash(request.body.password);
     const [user] = await tenantry.quotas.guard('users', { table: 'users' }, (q) => q.query(
       `insert into users (id, email, name, role, password_hash) values ($1, $2, $3, $4, $5) returning ${columns}`,
       [uuidv7(), request.body.email.toLowerCase(), request.body.name, request.body.role, passwordHash])).catch(uniqueEmail);
@@ -73,7 +73,7 @@ export async function userRoutes(app: FastifyInstance, { tenantry }: { tenantry:
   app.patch<{ Params: IdParams; Body: UpdateUserBody }>('/users/:id', { schema: { params: IdParams, body: UpdateUserBody } }, async (request) => {
     const me = requireRole(request, ...userManagers);
     const { name, role, password } = request.body;
-    const passwordHash = password ? await hashPassword(password) : null;
+    const passwordHash = password ? await tenantry.passwords.hash(password) : null;
     return db.transaction(async (tx) => {
       const { target, owners } = await lockTargetAndOwners(tx, request.params.id);
       if (!target) throw new TenantryError('not_found');

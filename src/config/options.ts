@@ -92,7 +92,7 @@ export interface TenantryOptions {
   readonly redisUrl: string | undefined;
   /** Prefix of every Redis key and channel of this platform. */
   readonly redisPrefix: string;
-  /** Which proxies' `X-Forwarded-For` is believed (Fastify's `trustProxy`): false, true, a hop count, or addresses/CIDRs. */
+  /** Which proxies' `X-Forwarded-For` is believed for `request.ip` (Fastify's `trustProxy`): false, true, a hop count, or addresses/CIDRs. */
   readonly trustProxy: boolean | number | string;
   /** Open connections one client address may hold; more are answered 429 and closed. */
   readonly maxConnectionsPerClient: number;
@@ -406,11 +406,11 @@ export const optionTable: { readonly [K in OptionKey]: OptionSpec<Resolved[K]> }
       if (/^\d+$/.test(raw)) return Number(raw);
       return raw.split(',').map((s) => s.trim()).filter(Boolean).join(',');
     },
-    doc: 'whose `X-Forwarded-For` is believed for the client address (login throttling, connection cap): `0` nobody (the socket\'s address), `1` any proxy, a number of hops, or a comma-separated list of proxy addresses/CIDRs',
+    doc: 'whose `X-Forwarded-For` is believed for the client address of sign-in throttling (`request.ip`): `0` nobody (the socket\'s address), `1` any proxy, a number of hops (the first n addresses, from the socket\'s on, are proxies), or a comma-separated list of proxy addresses/CIDRs. The connection cap always counts the socket\'s address',
   },
   maxConnectionsPerClient: {
     env: 'TENANTRY_MAX_CONNECTIONS_PER_CLIENT', default: 256, ...integer(1, 1_000_000),
-    doc: 'open connections one client address (the socket\'s) may hold; a further one is answered 429 `too_many_connections` and closed',
+    doc: 'open connections one client address (the socket\'s; an IPv6 address counts as its /64) may hold; a further one is answered 429 `too_many_connections` (`Retry-After: 1`) and closed before any request on it is served. Behind a proxy the proxy is the client: size it for the proxy\'s connections',
   },
   leaseTtlMs: {
     env: 'TENANTRY_LEASE_TTL_MS', default: 30_000, ...integer(500, 3_600_000),
@@ -432,11 +432,11 @@ export const optionTable: { readonly [K in OptionKey]: OptionSpec<Resolved[K]> }
   },
   'login.accountFailures': {
     env: 'TENANTRY_LOGIN_ACCOUNT_FAILURES', default: 5, ...integer(1, 1_000_000),
-    doc: 'failed sign-ins of one account (tenant and email) before `POST /auth/token` answers 429 `too_many_attempts`; each further failure doubles the wait',
+    doc: 'failed sign-ins of one account (tenant and email) before `POST /auth/token` answers 429 `too_many_attempts` without checking the password: the block is 1 s, and each further failure after it doubles it (2 s, 4 s, …). Anyone can block an account this way, for at most `TENANTRY_LOGIN_MAX_BLOCK_SECONDS` past their last failure (docs/login-throttling.md)',
   },
   'login.addressFailures': {
     env: 'TENANTRY_LOGIN_ADDRESS_FAILURES', default: 50, ...integer(1, 1_000_000),
-    doc: 'failed sign-ins from one client address (any tenant, any account) before it is refused the same way',
+    doc: 'failed sign-ins from one client address (any tenant, any account; an IPv6 address counts as its /64) before it is refused the same way; a success does not clear them',
   },
   'login.windowSeconds': {
     env: 'TENANTRY_LOGIN_WINDOW_SECONDS', default: 900, ...integer(1, 86_400),
@@ -444,12 +444,12 @@ export const optionTable: { readonly [K in OptionKey]: OptionSpec<Resolved[K]> }
   },
   'login.maxBlockSeconds': {
     env: 'TENANTRY_LOGIN_MAX_BLOCK_SECONDS', default: 900, ...integer(1, 86_400),
-    doc: 'the longest wait a throttled sign-in is told (`Retry-After`)',
+    doc: 'the longest block of an account or address, and so the longest wait a throttled sign-in is told (`Retry-After`)',
   },
   passwordHashConcurrency: {
     env: 'TENANTRY_PASSWORD_HASH_CONCURRENCY', default: { compute: () => Math.max(1, Math.min(4, availableParallelism())) },
     defaultDoc: 'cores, at most 4', ...integer(1, 256),
-    doc: 'password hashes (scrypt) computed at once; waiting sign-ins are served tenant by tenant in turn, so a flood at one tenant does not stall another\'s',
+    doc: 'password hashes (scrypt) computed at once; waiting sign-ins are served tenant by tenant in turn, so a flood at one tenant does not stall another\'s. A tenant with 32 times this many waiting, or one waiting over 10 s, is answered 429 `too_many_attempts`',
   },
 };
 

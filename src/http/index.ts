@@ -3,3 +3,4 @@ export { registerProblemHandlers, problemOf, sendProblem, toProblem, PROBLEM_CON
 export { installValidators } from './validation.js';
 export { serverOptions, type ServerOptionsInput } from './server-options.js';
 export { Drain, type DrainResult } from './drain.js';
+export { installClientLimits, type ClientLimits, type ClientLimitsOptions } from './client-limits.js';

@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorCatalog, isTenantryError, type ErrorCode } from '../errors.js';
 import { sqlState } from '../data/driver/index.js';
@@ -28,6 +30,23 @@ export function sendProblem(reply: FastifyReply, request: FastifyRequest, proble
     .status(problem.status)
     .header('content-type', PROBLEM_CONTENT_TYPE)
     .send({ ...problem, instance: request.url, request_id: request.id });
+}
+
+/**
+ * Answers a connection with no request object (node:http's client errors, a connection refused
+ * before it is served): the problem written to the socket with `Connection: close`, then the
+ * connection closed once it is out.
+ */
+export function endSocketWithProblem(socket: Socket, problem: Problem): void {
+  const body = JSON.stringify(problem);
+  socket.end(
+    `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\n` +
+    `Content-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+    (typeof problem.retry_after === 'number' ? `Retry-After: ${problem.retry_after}\r\n` : '') +
+    'Connection: close\r\n\r\n' + body,
+    () => socket.destroy(),
+  );
 }
 
 /** Maps any error to a problem with a stable code; 5xx details are logged, never sent. */

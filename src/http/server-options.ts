@@ -1,13 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES, type ServerOptions } from 'node:http';
+import type { ServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import type { ErrorCode } from '../errors.js';
-import { PROBLEM_CONTENT_TYPE, problemOf, sendProblem, toProblem } from './problem.js';
+import { endSocketWithProblem, problemOf, sendProblem, toProblem } from './problem.js';
 
 export interface ServerOptionsInput {
   /** A request's headers must arrive within this many milliseconds (TENANTRY_REQUEST_TIMEOUT_MS). */
   readonly requestTimeoutMs: number;
+  /**
+   * Whose `X-Forwarded-For` is believed for `request.ip` (TENANTRY_TRUST_PROXY, Fastify's
+   * `trustProxy`): false (default) nobody, true any proxy, a number of hops, or a comma-separated
+   * list of proxy addresses/CIDRs.
+   */
+  readonly trustProxy?: boolean | number | string;
 }
 
 /** The node:http errors a client can cause before any route runs, by `clientError` code. */
@@ -39,15 +45,17 @@ function clientErrorHandler(this: FastifyInstance, err: Error & { code?: string 
     socket.destroy(err);
     return;
   }
-  const problem = problemOf(code, undefined, { request_id: requestId });
-  const body = JSON.stringify(problem);
-  socket.end(
-    `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\n` +
-    `Content-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
-    `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-    'Connection: close\r\n\r\n' + body,
-    () => socket.destroy(),
-  );
+  endSocketWithProblem(socket, problemOf(code, undefined, { request_id: requestId }));
+}
+
+/**
+ * TENANTRY_TRUST_PROXY as Fastify's `trustProxy`. A hop count becomes proxy-addr's rule ("the
+ * first n addresses, from the socket's on, are proxies"): Fastify 5 itself now trusts nobody when
+ * given a number.
+ */
+function trustProxyOption(tp: boolean | number | string | undefined): boolean | string | ((address: string, hop: number) => boolean) {
+  if (typeof tp === 'number') return tp <= 0 ? false : (_address, hop) => hop < tp;
+  return tp ?? false;
 }
 
 /** Errors Fastify's router raises before a route is found: a path parameter over its length, a bad URL. */
@@ -69,8 +77,10 @@ function frameworkErrors(err: FastifyError, request: FastifyRequest, reply: Fast
  * (with `registerProblemHandlers`), including those node:http and Fastify's router would otherwise
  * write themselves, with an empty body or Fastify's own JSON:
  *
- * - 408 `request_timeout`: the headers did not arrive within `requestTimeoutMs` (node:http's
- *   `requestTimeout`, checked every second at most — node's default interval is 30 s);
+ * - 408 `request_timeout`: the headers and body did not all arrive within `requestTimeoutMs` of
+ *   the request's first byte (node:http's `requestTimeout`, which runs until the request message
+ *   is complete — a body trickled a byte at a time is cut off too —, checked every second at most:
+ *   node's default interval is 30 s);
  * - 431 `headers_too_large`: headers over node's limit (16 KiB);
  * - 400 `bad_request`: a request node's parser refuses, or a URL with bad percent-encoding;
  * - 414 `uri_too_long`: a path parameter longer than Fastify's `maxParamLength` (100);
@@ -84,6 +94,7 @@ function frameworkErrors(err: FastifyError, request: FastifyRequest, reply: Fast
 export function serverOptions(opts: ServerOptionsInput): FastifyServerOptions & { http: ServerOptions } {
   return {
     requestTimeout: opts.requestTimeoutMs,
+    trustProxy: trustProxyOption(opts.trustProxy),
     return503OnClosing: false,
     frameworkErrors,
     clientErrorHandler,
