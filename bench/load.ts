@@ -43,7 +43,7 @@ export interface StreamResult {
   readonly group: string;
   /** Requests due (open loop) or sent (closed loop) during the phase. */
   readonly sent: number;
-  /** Answers by status code. */
+  /** Answers by status code; a 429 or 503 by status and problem code (`429 rate_limited`). */
   readonly status: Record<string, number>;
   /** Answered 2xx. */
   readonly ok: number;
@@ -59,19 +59,32 @@ export interface StreamResult {
 
 const TIMEOUT_MS = 10_000;
 
-function send(agent: http.Agent, port: number, r: LoadRequest): Promise<number> {
+/** The answer's status, and for a 429 or 503 the problem's code. */
+function send(agent: http.Agent, port: number, r: LoadRequest): Promise<{ status: number; problem?: string }> {
   return new Promise((resolve) => {
     const req = http.request({
       host: '127.0.0.1', port, method: r.method, path: r.path, agent,
       headers: r.body === undefined ? r.headers : { ...r.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(r.body) },
       timeout: TIMEOUT_MS,
     }, (res) => {
-      res.resume();
-      res.once('end', () => resolve(res.statusCode ?? 0));
-      res.once('error', () => resolve(0));
+      const status = res.statusCode ?? 0;
+      if (status === 429 || status === 503) {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => { body += c; });
+        res.once('end', () => {
+          let problem = 'unknown';
+          try { problem = String((JSON.parse(body) as { code?: string }).code ?? 'unknown'); } catch { /* not JSON */ }
+          resolve({ status, problem });
+        });
+      } else {
+        res.resume();
+        res.once('end', () => resolve({ status }));
+      }
+      res.once('error', () => resolve({ status: 0 }));
     });
     req.once('timeout', () => req.destroy(new Error('timeout')));
-    req.once('error', () => resolve(0));
+    req.once('error', () => resolve({ status: 0 }));
     req.end(r.body);
   });
 }
@@ -91,9 +104,11 @@ function newResult(s: Stream) {
     latencies: {} as Record<string, number[]>, refusedLatencies: [] as number[] };
 }
 
-function record(out: ReturnType<typeof newResult>, r: LoadRequest, code: number, ms: number, end: number): void {
+function record(out: ReturnType<typeof newResult>, r: LoadRequest, answer: { status: number; problem?: string }, ms: number, end: number): void {
+  const code = answer.status;
   if (code === 0) { out.errors++; return; }
-  out.status[code] = (out.status[code] ?? 0) + 1;
+  const key = answer.problem ? `${code} ${answer.problem}` : String(code);
+  out.status[key] = (out.status[key] ?? 0) + 1;
   if (code >= 200 && code < 300) {
     out.ok++;
     if (performance.now() <= end) out.okInWindow++;
@@ -142,8 +157,9 @@ async function closedLoop(s: Stream, end: number): Promise<StreamResult> {
       const r = s.request(i++);
       out.sent++;
       const t0 = performance.now();
-      const code = await send(agent, s.port, r);
-      record(out, r, code, performance.now() - t0, end);
+      const answer = await send(agent, s.port, r);
+      record(out, r, answer, performance.now() - t0, end);
+      const code = answer.status;
       // A refusal is answered at once: pause as a client told to retry would (a little; not the
       // whole Retry-After, which would leave the tenant idle for seconds).
       if (code === 429 || code === 503) await new Promise((res) => setTimeout(res, 100));

@@ -7,6 +7,7 @@
  *   alternate quiet, flood, quiet, heavy, quiet, both … so that drift hits all alike.
  * - cohorts: small, medium and large tenants under mixed traffic (get, list, search, create).
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { builtInPlans } from '../src/limits/plans.js';
 import { latenciesOf, runStreams, summarize, type LatencySummary, type LoadRequest, type Stream, type StreamResult } from './load.js';
 import { fmt, median, ratio, round, table } from './stats.js';
@@ -39,12 +40,19 @@ export interface PhaseRun {
   readonly quiet: LatencySummary & { readonly okPerSec: number; readonly offeredPerSec: number; readonly non2xx: Record<string, number>; readonly errors: number };
   readonly flood?: NoisyCounts;
   readonly heavy?: NoisyCounts;
+  /** The server process's CPU, percent of one core. */
+  readonly serverCpuPct: number;
+  /** This process (the load generator): CPU, percent of one core, and its event loop's delay p99 (ms). */
+  readonly loadgenCpuPct: number;
+  readonly loadgenLoopDelayP99Ms: number;
 }
 
 export interface NoisyCounts {
   readonly offered: number;
   readonly admitted: number;
   readonly refused429: number;
+  /** 429s by problem code: rate_limited, concurrency_limited. */
+  readonly refusedBy: Record<string, number>;
   readonly other: Record<string, number>;
   readonly errors: number;
   readonly admittedPerSec: number;
@@ -62,8 +70,14 @@ export interface PhaseSummary {
   readonly quietNon2xx: number;
   readonly floodAdmitted: number;
   readonly floodRefused: number;
+  readonly floodRefusedBy: Record<string, number>;
   readonly heavyAdmitted: number;
   readonly heavyRefused: number;
+  readonly heavyRefusedBy: Record<string, number>;
+  /** Medians over rounds. */
+  readonly serverCpuPct: number;
+  readonly loadgenCpuPct: number;
+  readonly loadgenLoopDelayP99Ms: number;
   readonly heavyOther: number;
   /** Against the quiet-only phases: p99 (target ≤ 1.25) and throughput (target ≥ 0.9). */
   readonly p99Ratio?: number;
@@ -88,14 +102,18 @@ function getById(t: BenchTenant, token: string): (i: number) => LoadRequest {
 
 function counts(r: StreamResult, seconds: number): NoisyCounts {
   const other: Record<string, number> = {};
-  for (const [code, n] of Object.entries(r.status)) if (!code.startsWith('2') && code !== '429') other[code] = n;
+  const refusedBy: Record<string, number> = {};
+  for (const [code, n] of Object.entries(r.status)) {
+    if (code.startsWith('429')) refusedBy[code.slice(4) || 'unknown'] = n;
+    else if (!code.startsWith('2')) other[code] = n;
+  }
   const lat = summarize(latenciesOf([r]));
-  return { offered: r.sent, admitted: r.ok, refused429: r.status['429'] ?? 0, other, errors: r.errors,
+  return { offered: r.sent, admitted: r.ok, refused429: Object.values(refusedBy).reduce((a, b) => a + b, 0), refusedBy, other, errors: r.errors,
     admittedPerSec: round(r.okInWindow / seconds, 1), admittedP50Ms: lat.p50Ms, admittedP99Ms: lat.p99Ms };
 }
 
 export async function runNoisy(port: number, tenants: NoisyTenants, tokens: ReadonlyMap<string, string>, settings: NoisySettings,
-  log: (line: string) => void): Promise<NoisyResult> {
+  serverCpuMicros: () => Promise<number>, log: (line: string) => void): Promise<NoisyResult> {
   const floodLimits = builtInPlans[tenants.flood.plan]!;
   const heavyLimits = builtInPlans[tenants.heavy.plan]!;
   const floodRate = floodLimits.requests_per_second * settings.floodFactor;
@@ -123,7 +141,16 @@ export async function runNoisy(port: number, tenants: NoisyTenants, tokens: Read
   for (let round_ = 1; round_ <= settings.rounds; round_++) {
     for (const noisy of noisyPhases) {
       for (const phase of ['quiet', noisy] as const) {
+        const delay = monitorEventLoopDelay({ resolution: 10 });
+        delay.enable();
+        const cpu0 = process.cpuUsage();
+        const server0 = await serverCpuMicros();
+        const t0 = performance.now();
         const results = await runStreams(streamsOf(phase), settings.seconds);
+        const wallUs = (performance.now() - t0) * 1000;
+        const server1 = await serverCpuMicros();
+        const cpu = process.cpuUsage(cpu0);
+        delay.disable();
         const quiet = results.filter((r) => r.group === 'quiet');
         const non2xx: Record<string, number> = {};
         for (const r of quiet) for (const [code, n] of Object.entries(r.status)) if (!code.startsWith('2')) non2xx[code] = (non2xx[code] ?? 0) + n;
@@ -138,14 +165,18 @@ export async function runNoisy(port: number, tenants: NoisyTenants, tokens: Read
             errors: quiet.reduce((s, r) => s + r.errors, 0) },
           ...(f ? { flood: counts(f, settings.seconds) } : {}),
           ...(h ? { heavy: counts(h, settings.seconds) } : {}),
+          serverCpuPct: round(((server1 - server0) / wallUs) * 100, 0),
+          loadgenCpuPct: round(((cpu.user + cpu.system) / wallUs) * 100, 0),
+          loadgenLoopDelayP99Ms: round(delay.percentile(99) / 1e6, 1),
         };
         runs.push(run);
         log(`noisy: round ${round_}/${settings.rounds} ${phase.padEnd(5)} quiet p50 ${run.quiet.p50Ms} ms, p99 ${run.quiet.p99Ms} ms, ` +
           `${run.quiet.okPerSec}/${run.quiet.offeredPerSec} ok/offered per s` +
           (Object.keys(non2xx).length ? `, quiet non-2xx ${JSON.stringify(non2xx)}` : '') +
-          (run.flood ? `; flood admitted ${run.flood.admitted}, refused ${run.flood.refused429}` : '') +
-          (run.heavy ? `; heavy admitted ${run.heavy.admitted} (p50 ${run.heavy.admittedP50Ms} ms), refused ${run.heavy.refused429}` +
-            (Object.keys(run.heavy.other).length ? `, other ${JSON.stringify(run.heavy.other)}` : '') : ''));
+          (run.flood ? `; flood admitted ${run.flood.admitted}, refused ${JSON.stringify(run.flood.refusedBy)}` : '') +
+          (run.heavy ? `; heavy admitted ${run.heavy.admitted} (p50 ${run.heavy.admittedP50Ms} ms), refused ${JSON.stringify(run.heavy.refusedBy)}` +
+            (Object.keys(run.heavy.other).length ? `, other ${JSON.stringify(run.heavy.other)}` : '') : '') +
+          `; CPU server ${run.serverCpuPct} %, load generator ${run.loadgenCpuPct} % (loop delay p99 ${run.loadgenLoopDelayP99Ms} ms)`);
         // Let the bucket refill and the queues drain before the next phase.
         await new Promise((r) => setTimeout(r, 500));
       }
@@ -166,6 +197,11 @@ export async function runNoisy(port: number, tenants: NoisyTenants, tokens: Read
       heavyAdmitted: sum((r) => r.heavy?.admitted ?? 0),
       heavyRefused: sum((r) => r.heavy?.refused429 ?? 0),
       heavyOther: sum((r) => Object.values(r.heavy?.other ?? {}).reduce((a, b) => a + b, 0) + (r.heavy?.errors ?? 0)),
+      floodRefusedBy: mergeCounts(rs.map((r) => r.flood?.refusedBy ?? {})),
+      heavyRefusedBy: mergeCounts(rs.map((r) => r.heavy?.refusedBy ?? {})),
+      serverCpuPct: median(rs.map((r) => r.serverCpuPct)),
+      loadgenCpuPct: median(rs.map((r) => r.loadgenCpuPct)),
+      loadgenLoopDelayP99Ms: median(rs.map((r) => r.loadgenLoopDelayP99Ms)),
     };
   };
   const base = summaryOf('quiet');
@@ -188,6 +224,14 @@ export async function runNoisy(port: number, tenants: NoisyTenants, tokens: Read
   };
 }
 
+function mergeCounts(xs: readonly Record<string, number>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const x of xs) for (const [k, n] of Object.entries(x)) out[k] = (out[k] ?? 0) + n;
+  return out;
+}
+
+const refusals = (by: Record<string, number>) => Object.entries(by).map(([k, n]) => `${fmt(n)} ${k.replace('_limited', '')}`).join(', ') || '0';
+
 export function noisyReport(r: NoisyResult, warns: string[]): string[] {
   const s = r.settings;
   const out: string[] = [];
@@ -196,11 +240,23 @@ export function noisyReport(r: NoisyResult, warns: string[]): string[] {
     `${s.heavyConcurrency} requests in flight (closed loop; 100 ms pause after a 429/503), ${s.heavyRequest}`);
   out.push(`NOISY  ${s.rounds} rounds of quiet/flood/quiet/heavy/quiet/both × ${s.seconds} s; p50/p99: median of the rounds'`);
   out.push(table(['phase', 'quiet p50 ms', 'quiet p99 ms', 'quiet ok/s', 'quiet non-2xx', 'p99 ×quiet', 'ok/s ×quiet', 'p99 × quiet before (per round)',
-    'flood admitted', 'flood 429', 'heavy admitted', 'heavy 429', 'heavy other'],
+    'flood admitted', 'flood 429', 'heavy admitted', 'heavy 429', 'heavy other', 'server CPU %', 'loadgen CPU %', 'loadgen lag p99 ms'],
   r.phases.map((p) => [p.phase, fmt(p.quietP50Ms, 2), fmt(p.quietP99Ms, 2), fmt(p.quietOkPerSec, 1), fmt(p.quietNon2xx),
     p.p99Ratio === undefined ? '' : p.p99Ratio.toFixed(2), p.throughputRatio === undefined ? '' : p.throughputRatio.toFixed(3),
     p.perRoundP99Ratios?.map((x) => x.toFixed(2)).join(', ') ?? '',
-    fmt(p.floodAdmitted), fmt(p.floodRefused), fmt(p.heavyAdmitted), fmt(p.heavyRefused), fmt(p.heavyOther)])));
+    fmt(p.floodAdmitted), refusals(p.floodRefusedBy), fmt(p.heavyAdmitted), refusals(p.heavyRefusedBy), fmt(p.heavyOther),
+    fmt(p.serverCpuPct), fmt(p.loadgenCpuPct), fmt(p.loadgenLoopDelayP99Ms, 1)])));
+  // What the flood adds to the server's CPU, per request it offered (nearly all refused), against
+  // the quiet rounds around it.
+  const quiet = r.runs.filter((x) => x.phase === 'quiet');
+  const floodRuns = r.runs.filter((x) => x.phase === 'flood' && x.flood);
+  if (quiet.length && floodRuns.length) {
+    const perFlood = median(floodRuns.map((x) => {
+      const before = r.runs[r.runs.indexOf(x) - 1]!;
+      return ((x.serverCpuPct - before.serverCpuPct) / 100) * 1e6 / (x.flood!.offered / x.seconds);
+    }));
+    out.push(`NOISY  server CPU per flood request (flood phase minus the quiet phase before it, per request offered): ${fmt(perFlood, 0)} µs`);
+  }
   for (const p of r.phases) {
     if (p.p99Ratio !== undefined && !(p.p99Ratio <= P99_TARGET)) {
       warns.push(`WARN: noisy neighbour (${p.phase}): quiet tenants' p99 ${p.p99Ratio.toFixed(2)}× the quiet-only run (target <= ${P99_TARGET})`);
@@ -227,6 +283,9 @@ export interface CohortSettings {
 
 export interface CohortResult {
   readonly settings: CohortSettings & { readonly tenants: string[] };
+  /** CPU during the load, percent of one core: the server process, the load generator (this process). */
+  readonly serverCpuPct: number;
+  readonly loadgenCpuPct: number;
   readonly cohorts: {
     readonly cohort: string;
     readonly tenants: number;
@@ -259,14 +318,22 @@ function mixed(t: BenchTenant, token: string, mix: CohortSettings['mix']): (i: n
 }
 
 export async function runCohorts(port: number, tenants: readonly (BenchTenant & { cohort: string })[], tokens: ReadonlyMap<string, string>,
-  settings: CohortSettings, log: (line: string) => void): Promise<CohortResult> {
+  settings: CohortSettings, serverCpuMicros: () => Promise<number>, log: (line: string) => void): Promise<CohortResult> {
   const streams: Stream[] = tenants.map((t) => ({
     name: t.slug, group: t.cohort, port, rate: settings.rates[t.cohort]!, request: mixed(t, tokens.get(t.slug)!, settings.mix),
   }));
   log(`cohorts: warm-up ${settings.warmup} s`);
   await runStreams(streams, settings.warmup);
   log(`cohorts: ${tenants.length} tenants, ${settings.seconds} s`);
+  const cpu0 = process.cpuUsage();
+  const server0 = await serverCpuMicros();
+  const t0 = performance.now();
   const results = await runStreams(streams, settings.seconds);
+  const wallUs = (performance.now() - t0) * 1000;
+  const serverCpuPct = round(((await serverCpuMicros()) - server0) / wallUs * 100, 0);
+  const cpu = process.cpuUsage(cpu0);
+  const loadgenCpuPct = round(((cpu.user + cpu.system) / wallUs) * 100, 0);
+  log(`cohorts: CPU server ${serverCpuPct} %, load generator ${loadgenCpuPct} %`);
   const cohorts = [...new Set(tenants.map((t) => t.cohort))].map((cohort) => {
     const rs = results.filter((r) => r.group === cohort);
     const ts = tenants.filter((t) => t.cohort === cohort);
@@ -289,7 +356,7 @@ export async function runCohorts(port: number, tenants: readonly (BenchTenant & 
     log(`cohorts: ${c.cohort.padEnd(6)} p50 ${c.all.p50Ms} ms, p99 ${c.all.p99Ms} ms, ${c.okPerSec}/${c.offeredPerSec} ok/offered per s` +
       (Object.keys(c.non2xx).length ? `, non-2xx ${JSON.stringify(c.non2xx)}` : ''));
   }
-  return { settings: { ...settings, tenants: tenants.map((t) => `${t.slug} (${t.cohort}, ${t.plan}, ${t.isolation}, ${t.tickets} tickets)`) }, cohorts };
+  return { serverCpuPct, loadgenCpuPct, settings: { ...settings, tenants: tenants.map((t) => `${t.slug} (${t.cohort}, ${t.plan}, ${t.isolation}, ${t.tickets} tickets)`) }, cohorts };
 }
 
 export function cohortReport(r: CohortResult, warns: string[]): string[] {
@@ -297,7 +364,8 @@ export function cohortReport(r: CohortResult, warns: string[]): string[] {
   const kinds = ['get', 'list', 'search', 'create'];
   const out = [`COHORTS  ${s.tenants.join(', ')}`,
     `COHORTS  open loop per tenant: ${Object.entries(s.rates).map(([c, x]) => `${c} ${x} req/s`).join(', ')}; mix ` +
-    `${Object.entries(s.mix).map(([k, v]) => `${k} ${v} %`).join(', ')}; ${s.seconds} s after ${s.warmup} s warm-up`];
+    `${Object.entries(s.mix).map(([k, v]) => `${k} ${v} %`).join(', ')}; ${s.seconds} s after ${s.warmup} s warm-up; ` +
+    `CPU: server ${r.serverCpuPct} %, load generator ${r.loadgenCpuPct} % of a core`];
   out.push(table(['cohort', 'tenants', 'tickets each', 'ok/s', 'offered/s', 'non-2xx', 'p50 ms', 'p99 ms',
     ...kinds.map((k) => `${k} p50/p99`)],
   r.cohorts.map((c) => [c.cohort, String(c.tenants), fmt(c.tickets), fmt(c.okPerSec, 1), fmt(c.offeredPerSec, 1),

@@ -356,12 +356,13 @@ async function runNeighbours(db: Awaited<ReturnType<typeof openBenchDatabase>>):
   let noisy: NoisyResult | undefined;
   let cohorts: CohortResult | undefined;
   if (selected.has('noisy')) {
-    noisy = await runNoisy(server.port, { quiet: byRole('quiet'), flood: byRole('flood')[0]!, heavy: byRole('heavy')[0]! }, tokens, n, log);
+    noisy = await runNoisy(server.port, { quiet: byRole('quiet'), flood: byRole('flood')[0]!, heavy: byRole('heavy')[0]! }, tokens, n,
+      () => server.cpuMicros(), log);
     server.assertAlive();
   }
   if (selected.has('cohorts')) {
     cohorts = await runCohorts(server.port, tenants.filter((t) => ['small', 'medium', 'large'].includes(roleOf.get(t.slug)!))
-      .map((t) => ({ ...t, cohort: roleOf.get(t.slug)! })), tokens, c, log);
+      .map((t) => ({ ...t, cohort: roleOf.get(t.slug)! })), tokens, c, () => server.cpuMicros(), log);
     server.assertAlive();
   }
   await server.stop();
