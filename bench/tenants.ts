@@ -15,7 +15,7 @@ export interface TenantSpec {
   readonly isolation: Exclude<Isolation, 'database'>;
   /** Bulk tickets (beside the fixture's six). */
   readonly tickets: number;
-  /** Words of lorem ipsum per description, ±50 % (about 6 bytes each). */
+  /** Words of lorem ipsum per description, ±50 % (about 8 bytes each). */
   readonly descriptionWords: number;
 }
 
