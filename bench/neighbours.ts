@@ -13,6 +13,9 @@ import { latenciesOf, runStreams, summarize, type LatencySummary, type LoadReque
 import { fmt, median, ratio, round, table } from './stats.js';
 import { NO_MATCH_QUERY, TOPICS, type BenchTenant } from './tenants.js';
 
+/** Follows the CPU time of the server's PostgreSQL backends during a load, microseconds (undefined: not local). */
+export type PgCpuFollower = () => { stop(): Promise<number | undefined> };
+
 export const P99_TARGET = 1.25;
 export const THROUGHPUT_TARGET = 0.9;
 
@@ -42,6 +45,10 @@ export interface PhaseRun {
   readonly heavy?: NoisyCounts;
   /** The server process's CPU, percent of one core. */
   readonly serverCpuPct: number;
+  /** Its PostgreSQL backends' CPU, percent of one core. */
+  readonly pgCpuPct?: number;
+  /** Quiet tenants by placement: p50/p99 of their 2xx answers. */
+  readonly quietBy: Record<string, LatencySummary>;
   /** This process (the load generator): CPU, percent of one core, and its event loop's delay p99 (ms). */
   readonly loadgenCpuPct: number;
   readonly loadgenLoopDelayP99Ms: number;
@@ -76,8 +83,12 @@ export interface PhaseSummary {
   readonly heavyRefusedBy: Record<string, number>;
   /** Medians over rounds. */
   readonly serverCpuPct: number;
+  readonly pgCpuPct: number | undefined;
   readonly loadgenCpuPct: number;
   readonly loadgenLoopDelayP99Ms: number;
+  /** Medians over rounds of the quiet pooled and schema tenants' p99. */
+  readonly quietPooledP99Ms: number;
+  readonly quietSchemaP99Ms: number;
   readonly heavyOther: number;
   /** Against the quiet-only phases: p99 (target ≤ 1.25) and throughput (target ≥ 0.9). */
   readonly p99Ratio?: number;
@@ -113,7 +124,8 @@ function counts(r: StreamResult, seconds: number): NoisyCounts {
 }
 
 export async function runNoisy(port: number, tenants: NoisyTenants, tokens: ReadonlyMap<string, string>, settings: NoisySettings,
-  serverCpuMicros: () => Promise<number>, log: (line: string) => void): Promise<NoisyResult> {
+  serverCpuMicros: () => Promise<number>, pgCpu: PgCpuFollower, log: (line: string) => void): Promise<NoisyResult> {
+  const isolationOf = new Map(tenants.quiet.map((t) => [t.slug, t.isolation]));
   const floodLimits = builtInPlans[tenants.flood.plan]!;
   const heavyLimits = builtInPlans[tenants.heavy.plan]!;
   const floodRate = floodLimits.requests_per_second * settings.floodFactor;
@@ -145,9 +157,11 @@ export async function runNoisy(port: number, tenants: NoisyTenants, tokens: Read
         delay.enable();
         const cpu0 = process.cpuUsage();
         const server0 = await serverCpuMicros();
+        const pg = pgCpu();
         const t0 = performance.now();
         const results = await runStreams(streamsOf(phase), settings.seconds);
         const wallUs = (performance.now() - t0) * 1000;
+        const pgUs = await pg.stop();
         const server1 = await serverCpuMicros();
         const cpu = process.cpuUsage(cpu0);
         delay.disable();
@@ -166,6 +180,8 @@ export async function runNoisy(port: number, tenants: NoisyTenants, tokens: Read
           ...(f ? { flood: counts(f, settings.seconds) } : {}),
           ...(h ? { heavy: counts(h, settings.seconds) } : {}),
           serverCpuPct: round(((server1 - server0) / wallUs) * 100, 0),
+          ...(pgUs === undefined ? {} : { pgCpuPct: round((pgUs / wallUs) * 100, 0) }),
+          quietBy: Object.fromEntries(['pooled', 'schema'].map((iso) => [iso, summarize(latenciesOf(quiet.filter((r) => isolationOf.get(r.name) === iso)))])),
           loadgenCpuPct: round(((cpu.user + cpu.system) / wallUs) * 100, 0),
           loadgenLoopDelayP99Ms: round(delay.percentile(99) / 1e6, 1),
         };
@@ -176,7 +192,8 @@ export async function runNoisy(port: number, tenants: NoisyTenants, tokens: Read
           (run.flood ? `; flood admitted ${run.flood.admitted}, refused ${JSON.stringify(run.flood.refusedBy)}` : '') +
           (run.heavy ? `; heavy admitted ${run.heavy.admitted} (p50 ${run.heavy.admittedP50Ms} ms), refused ${JSON.stringify(run.heavy.refusedBy)}` +
             (Object.keys(run.heavy.other).length ? `, other ${JSON.stringify(run.heavy.other)}` : '') : '') +
-          `; CPU server ${run.serverCpuPct} %, load generator ${run.loadgenCpuPct} % (loop delay p99 ${run.loadgenLoopDelayP99Ms} ms)`);
+          `; quiet p99 pooled ${run.quietBy.pooled?.p99Ms} ms, schema ${run.quietBy.schema?.p99Ms} ms` +
+          `; CPU server ${run.serverCpuPct} %, PostgreSQL ${run.pgCpuPct ?? 'n/a'} %, load generator ${run.loadgenCpuPct} % (loop delay p99 ${run.loadgenLoopDelayP99Ms} ms)`);
         // Let the bucket refill and the queues drain before the next phase.
         await new Promise((r) => setTimeout(r, 500));
       }
@@ -200,6 +217,9 @@ export async function runNoisy(port: number, tenants: NoisyTenants, tokens: Read
       floodRefusedBy: mergeCounts(rs.map((r) => r.flood?.refusedBy ?? {})),
       heavyRefusedBy: mergeCounts(rs.map((r) => r.heavy?.refusedBy ?? {})),
       serverCpuPct: median(rs.map((r) => r.serverCpuPct)),
+      pgCpuPct: rs.every((r) => r.pgCpuPct !== undefined) ? median(rs.map((r) => r.pgCpuPct!)) : undefined,
+      quietPooledP99Ms: round(median(rs.map((r) => r.quietBy.pooled?.p99Ms ?? Number.NaN)), 2),
+      quietSchemaP99Ms: round(median(rs.map((r) => r.quietBy.schema?.p99Ms ?? Number.NaN)), 2),
       loadgenCpuPct: median(rs.map((r) => r.loadgenCpuPct)),
       loadgenLoopDelayP99Ms: median(rs.map((r) => r.loadgenLoopDelayP99Ms)),
     };
@@ -239,13 +259,13 @@ export function noisyReport(r: NoisyResult, warns: string[]): string[] {
   out.push(`NOISY  flood: ${s.flood} offered ${s.floodRate} req/s open loop (${s.floodFactor}× its rate); heavy: ${s.heavy}, ` +
     `${s.heavyConcurrency} requests in flight (closed loop; 100 ms pause after a 429/503), ${s.heavyRequest}`);
   out.push(`NOISY  ${s.rounds} rounds of quiet/flood/quiet/heavy/quiet/both × ${s.seconds} s; p50/p99: median of the rounds'`);
-  out.push(table(['phase', 'quiet p50 ms', 'quiet p99 ms', 'quiet ok/s', 'quiet non-2xx', 'p99 ×quiet', 'ok/s ×quiet', 'p99 × quiet before (per round)',
-    'flood admitted', 'flood 429', 'heavy admitted', 'heavy 429', 'heavy other', 'server CPU %', 'loadgen CPU %', 'loadgen lag p99 ms'],
-  r.phases.map((p) => [p.phase, fmt(p.quietP50Ms, 2), fmt(p.quietP99Ms, 2), fmt(p.quietOkPerSec, 1), fmt(p.quietNon2xx),
+  out.push(table(['phase', 'quiet p50 ms', 'quiet p99 ms', 'p99 pooled / schema', 'quiet ok/s', 'quiet non-2xx', 'p99 ×quiet', 'ok/s ×quiet', 'p99 × quiet before (per round)',
+    'flood admitted', 'flood 429', 'heavy admitted', 'heavy 429', 'heavy other', 'server CPU %', 'PG CPU %', 'loadgen CPU %', 'loadgen lag p99 ms'],
+  r.phases.map((p) => [p.phase, fmt(p.quietP50Ms, 2), fmt(p.quietP99Ms, 2), `${fmt(p.quietPooledP99Ms, 1)} / ${fmt(p.quietSchemaP99Ms, 1)}`, fmt(p.quietOkPerSec, 1), fmt(p.quietNon2xx),
     p.p99Ratio === undefined ? '' : p.p99Ratio.toFixed(2), p.throughputRatio === undefined ? '' : p.throughputRatio.toFixed(3),
     p.perRoundP99Ratios?.map((x) => x.toFixed(2)).join(', ') ?? '',
     fmt(p.floodAdmitted), refusals(p.floodRefusedBy), fmt(p.heavyAdmitted), refusals(p.heavyRefusedBy), fmt(p.heavyOther),
-    fmt(p.serverCpuPct), fmt(p.loadgenCpuPct), fmt(p.loadgenLoopDelayP99Ms, 1)])));
+    fmt(p.serverCpuPct), fmt(p.pgCpuPct), fmt(p.loadgenCpuPct), fmt(p.loadgenLoopDelayP99Ms, 1)])));
   // What the flood adds to the server's CPU, per request it offered (nearly all refused), against
   // the quiet rounds around it.
   const quiet = r.runs.filter((x) => x.phase === 'quiet');
@@ -285,6 +305,7 @@ export interface CohortResult {
   readonly settings: CohortSettings & { readonly tenants: string[] };
   /** CPU during the load, percent of one core: the server process, the load generator (this process). */
   readonly serverCpuPct: number;
+  readonly pgCpuPct: number | undefined;
   readonly loadgenCpuPct: number;
   readonly cohorts: {
     readonly cohort: string;
@@ -318,7 +339,7 @@ function mixed(t: BenchTenant, token: string, mix: CohortSettings['mix']): (i: n
 }
 
 export async function runCohorts(port: number, tenants: readonly (BenchTenant & { cohort: string })[], tokens: ReadonlyMap<string, string>,
-  settings: CohortSettings, serverCpuMicros: () => Promise<number>, log: (line: string) => void): Promise<CohortResult> {
+  settings: CohortSettings, serverCpuMicros: () => Promise<number>, pgCpu: PgCpuFollower, log: (line: string) => void): Promise<CohortResult> {
   const streams: Stream[] = tenants.map((t) => ({
     name: t.slug, group: t.cohort, port, rate: settings.rates[t.cohort]!, request: mixed(t, tokens.get(t.slug)!, settings.mix),
   }));
@@ -327,13 +348,16 @@ export async function runCohorts(port: number, tenants: readonly (BenchTenant & 
   log(`cohorts: ${tenants.length} tenants, ${settings.seconds} s`);
   const cpu0 = process.cpuUsage();
   const server0 = await serverCpuMicros();
+  const pg = pgCpu();
   const t0 = performance.now();
   const results = await runStreams(streams, settings.seconds);
   const wallUs = (performance.now() - t0) * 1000;
+  const pgUs = await pg.stop();
+  const pgCpuPct = pgUs === undefined ? undefined : round((pgUs / wallUs) * 100, 0);
   const serverCpuPct = round(((await serverCpuMicros()) - server0) / wallUs * 100, 0);
   const cpu = process.cpuUsage(cpu0);
   const loadgenCpuPct = round(((cpu.user + cpu.system) / wallUs) * 100, 0);
-  log(`cohorts: CPU server ${serverCpuPct} %, load generator ${loadgenCpuPct} %`);
+  log(`cohorts: CPU server ${serverCpuPct} %, PostgreSQL ${pgCpuPct ?? 'n/a'} %, load generator ${loadgenCpuPct} %`);
   const cohorts = [...new Set(tenants.map((t) => t.cohort))].map((cohort) => {
     const rs = results.filter((r) => r.group === cohort);
     const ts = tenants.filter((t) => t.cohort === cohort);
@@ -356,7 +380,7 @@ export async function runCohorts(port: number, tenants: readonly (BenchTenant & 
     log(`cohorts: ${c.cohort.padEnd(6)} p50 ${c.all.p50Ms} ms, p99 ${c.all.p99Ms} ms, ${c.okPerSec}/${c.offeredPerSec} ok/offered per s` +
       (Object.keys(c.non2xx).length ? `, non-2xx ${JSON.stringify(c.non2xx)}` : ''));
   }
-  return { serverCpuPct, loadgenCpuPct, settings: { ...settings, tenants: tenants.map((t) => `${t.slug} (${t.cohort}, ${t.plan}, ${t.isolation}, ${t.tickets} tickets)`) }, cohorts };
+  return { serverCpuPct, pgCpuPct, loadgenCpuPct, settings: { ...settings, tenants: tenants.map((t) => `${t.slug} (${t.cohort}, ${t.plan}, ${t.isolation}, ${t.tickets} tickets)`) }, cohorts };
 }
 
 export function cohortReport(r: CohortResult, warns: string[]): string[] {
@@ -365,7 +389,7 @@ export function cohortReport(r: CohortResult, warns: string[]): string[] {
   const out = [`COHORTS  ${s.tenants.join(', ')}`,
     `COHORTS  open loop per tenant: ${Object.entries(s.rates).map(([c, x]) => `${c} ${x} req/s`).join(', ')}; mix ` +
     `${Object.entries(s.mix).map(([k, v]) => `${k} ${v} %`).join(', ')}; ${s.seconds} s after ${s.warmup} s warm-up; ` +
-    `CPU: server ${r.serverCpuPct} %, load generator ${r.loadgenCpuPct} % of a core`];
+    `CPU: server ${r.serverCpuPct} %, PostgreSQL ${r.pgCpuPct ?? 'n/a'} %, load generator ${r.loadgenCpuPct} % of a core`];
   out.push(table(['cohort', 'tenants', 'tickets each', 'ok/s', 'offered/s', 'non-2xx', 'p50 ms', 'p99 ms',
     ...kinds.map((k) => `${k} p50/p99`)],
   r.cohorts.map((c) => [c.cohort, String(c.tenants), fmt(c.tickets), fmt(c.okPerSec, 1), fmt(c.offeredPerSec, 1),

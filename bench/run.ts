@@ -349,6 +349,10 @@ async function runNeighbours(db: Awaited<ReturnType<typeof openBenchDatabase>>):
     BENCH_DB_URL: db.url, BENCH_POOL: String(settings.http.pool), BENCH_PLANS: 'builtin',
     ...(redis ? { BENCH_REDIS_URL: redis.url, BENCH_REDIS_PREFIX: redis.prefix } : {}),
   }, onCleanup);
+  const monitor = createPool(db.url, { max: 1, applicationName: 'bench-monitor' });
+  onCleanup(() => monitor.end());
+  const backends = new BackendCpu(monitor, db.local && process.platform === 'linux', clockTicks());
+  const pgCpu = () => backends.follow(tenantryPgApplications);
   const tokens = new Map<string, string>();
   for (const t of tenants) tokens.set(t.slug, await loginOwner(server.port, t));
   // The logins spent a token of each bucket: let them refill.
@@ -357,12 +361,12 @@ async function runNeighbours(db: Awaited<ReturnType<typeof openBenchDatabase>>):
   let cohorts: CohortResult | undefined;
   if (selected.has('noisy')) {
     noisy = await runNoisy(server.port, { quiet: byRole('quiet'), flood: byRole('flood')[0]!, heavy: byRole('heavy')[0]! }, tokens, n,
-      () => server.cpuMicros(), log);
+      () => server.cpuMicros(), pgCpu, log);
     server.assertAlive();
   }
   if (selected.has('cohorts')) {
     cohorts = await runCohorts(server.port, tenants.filter((t) => ['small', 'medium', 'large'].includes(roleOf.get(t.slug)!))
-      .map((t) => ({ ...t, cohort: roleOf.get(t.slug)! })), tokens, c, () => server.cpuMicros(), log);
+      .map((t) => ({ ...t, cohort: roleOf.get(t.slug)! })), tokens, c, () => server.cpuMicros(), pgCpu, log);
     server.assertAlive();
   }
   await server.stop();
