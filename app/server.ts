@@ -18,6 +18,8 @@ export interface ServerOptions {
   readonly bodyLimit?: number;
   /** Graceful stop (npm start closes the server through it on SIGTERM and SIGINT). */
   readonly drain?: Drain;
+  /** false: no rate or concurrency admission (the benchmark's baseline); default: tenantry.admission. */
+  readonly admission?: false;
 }
 
 /** The helpdesk: built only on tenantry's public API (src/index.ts and src/http). */
@@ -47,7 +49,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
 
   await app.register(adminRoutes, { prefix: '/admin/api', tenantry, adminToken: opts.adminToken });
   await app.register(async (api) => {
-    await api.register(tenancyPlugin, { strategies: tenantry.strategies, admission: tenantry.admission });
+    await api.register(tenancyPlugin, { strategies: tenantry.strategies, admission: opts.admission === false ? undefined : tenantry.admission });
     await api.register(authRoutes, { tenantry });
     await api.register(userRoutes, { tenantry });
     await api.register(ticketRoutes, { tenantry });

@@ -21,6 +21,15 @@ export const ADMIN_TOKEN = 'bench-admin-token-0123456789';
 /** The columns GET /api/v1/tickets/:id returns (app/routes/tickets.ts). */
 export const TICKET_COLUMNS = 'id, title, description, status, priority, requester_id, assignee_id, created_at, updated_at';
 
+/**
+ * Limits no benchmark load reaches, for every built-in plan (the most each field accepts): the HTTP
+ * and admission pairs measure the work of admission, never a 429. db_connections above any pool
+ * size: a tenant's share of the shared pool is the whole pool.
+ */
+export const roomyPlans = Object.fromEntries(['free', 'pro', 'business', 'enterprise'].map((plan) => [plan, {
+  requests_per_second: 1_000_000, burst: 10_000_000, concurrent_requests: 100_000, db_connections: 1_000,
+}]));
+
 /** Application names, so the orchestrator can find each side's PostgreSQL backends. */
 export const BARE_APPLICATION_NAME = 'bench-bare';
 export const BARE_RLS_APPLICATION_NAME = 'bench-bare-rls';

@@ -11,13 +11,15 @@ import type { Sql } from '../src/data/driver/index.js';
 import { BARE_APPLICATION_NAME, BARE_RLS_APPLICATION_NAME, projectRoot, type OrchestratorMessage, type ServerMessage } from './common.js';
 import { median, ratio, round } from './stats.js';
 
-export type Side = 'tenantry' | 'bare-rls' | 'bare' | 'tenantry-pgb' | 'bare-pgb';
+export type Side = 'tenantry' | 'bare-rls' | 'bare' | 'tenantry-pgb' | 'bare-pgb' | 'tenantry-noadmission' | 'tenantry-redis';
 export const sideNames: Record<Side, string> = {
   tenantry: 'tenantry (helpdesk, JWT, RLS)',
   'bare-rls': 'bare-rls (Fastify, RLS context by hand)',
   bare: 'bare (Fastify + superuser pool)',
   'tenantry-pgb': 'tenantry through PgBouncer (pooler=transaction)',
   'bare-pgb': 'bare through PgBouncer (unnamed statements)',
+  'tenantry-noadmission': 'tenantry, no admission (the tenancy plugin without limits)',
+  'tenantry-redis': 'tenantry, admission in Redis (limits never reached)',
 };
 
 export class ServerProcess {
@@ -168,6 +170,8 @@ export interface HttpTarget {
   readonly pgApplications: readonly string[];
   /** The side it is compared with (default bare). */
   readonly baseline?: Side;
+  /** CPU time of another process serving the side (Redis), microseconds so far. */
+  readonly otherCpu?: () => Promise<number>;
 }
 
 export interface HttpRound {
@@ -183,6 +187,8 @@ export interface HttpRound {
   readonly serverCpuUsPerReq: number;
   /** PostgreSQL backend CPU per request, microseconds (undefined when PostgreSQL is remote). */
   readonly pgCpuUsPerReq: number | undefined;
+  /** CPU of the side's other process (Redis) per request, microseconds. */
+  readonly otherCpuUsPerReq?: number;
   /** Load generator (this process) CPU, percent of one core. */
   readonly loadgenCpuPct: number;
   readonly non2xx: number;
@@ -197,6 +203,7 @@ export interface HttpSideSummary {
   readonly medianP99Ms: number;
   readonly medianServerCpuUsPerReq: number;
   readonly medianPgCpuUsPerReq: number | undefined;
+  readonly medianOtherCpuUsPerReq?: number;
   readonly totalRequests: number;
   readonly non2xx: number;
   readonly errors: number;
@@ -269,11 +276,13 @@ export async function runHttpPair(targets: readonly HttpTarget[], settings: Http
     for (const t of targets) {
       const pgFollow = pgCpu.follow(t.pgApplications);
       const cpuBefore = await t.server.cpuMicros();
+      const otherBefore = await t.otherCpu?.();
       const loadgenBefore = process.cpuUsage();
       const r = await load(t, settings, settings.duration);
       const loadgen = process.cpuUsage(loadgenBefore);
       t.server.assertAlive();
       const cpuAfter = await t.server.cpuMicros();
+      const otherAfter = await t.otherCpu?.();
       const pg = await pgFollow.stop();
       checkRun(t.side, `round ${i + 1}`, r);
       const requests = r.requests.total;
@@ -288,20 +297,23 @@ export async function runHttpPair(targets: readonly HttpTarget[], settings: Http
         latencyMeanMs: round(r.latency.average, 2),
         serverCpuUsPerReq: round((cpuAfter - cpuBefore) / requests, 1),
         pgCpuUsPerReq: pg === undefined ? undefined : round(pg / requests, 1),
+        ...(otherBefore !== undefined && otherAfter !== undefined ? { otherCpuUsPerReq: round((otherAfter - otherBefore) / requests, 1) } : {}),
         loadgenCpuPct: round(((loadgen.user + loadgen.system) / 1e6 / r.duration) * 100, 0),
         non2xx: r.non2xx,
         errors: r.errors,
         timeouts: r.timeouts,
       };
       rounds.push(round_);
-      log(`http: round ${i + 1}/${settings.rounds} ${t.side.padEnd(8)} ${String(round_.rps).padStart(6)} req/s, ` +
+      log(`http: round ${i + 1}/${settings.rounds} ${t.side.padEnd(20)} ${String(round_.rps).padStart(6)} req/s, ` +
         `p50 ${round_.latencyP50Ms} ms, p99 ${round_.latencyP99Ms} ms, server CPU ${round_.serverCpuUsPerReq} µs/req` +
-        (round_.pgCpuUsPerReq === undefined ? '' : `, PostgreSQL CPU ${round_.pgCpuUsPerReq} µs/req`));
+        (round_.pgCpuUsPerReq === undefined ? '' : `, PostgreSQL CPU ${round_.pgCpuUsPerReq} µs/req`) +
+        (round_.otherCpuUsPerReq === undefined ? '' : `, Redis CPU ${round_.otherCpuUsPerReq} µs/req`));
     }
   }
   const summary = (side: Side): HttpSideSummary => {
     const rs = rounds.filter((r) => r.side === side);
     const pg = rs.map((r) => r.pgCpuUsPerReq).filter((x): x is number => x !== undefined);
+    const other = rs.map((r) => r.otherCpuUsPerReq).filter((x): x is number => x !== undefined);
     return {
       side,
       medianRps: round(median(rs.map((r) => r.rps)), 0),
@@ -309,6 +321,7 @@ export async function runHttpPair(targets: readonly HttpTarget[], settings: Http
       medianP99Ms: median(rs.map((r) => r.latencyP99Ms)),
       medianServerCpuUsPerReq: round(median(rs.map((r) => r.serverCpuUsPerReq)), 1),
       medianPgCpuUsPerReq: pg.length ? round(median(pg), 1) : undefined,
+      ...(other.length ? { medianOtherCpuUsPerReq: round(median(other), 1) } : {}),
       totalRequests: rs.reduce((s, r) => s + r.requests, 0),
       non2xx: rs.reduce((s, r) => s + r.non2xx, 0),
       errors: rs.reduce((s, r) => s + r.errors + r.timeouts, 0),

@@ -9,6 +9,12 @@
  *      superuser read, a naive four-round-trip version and a hand-pipelined one
  *   3. HTTP pair: the helpdesk (tenantry) and a bare Fastify route, each in its own process,
  *      loaded from this process with autocannon in alternating rounds
+ *   4. admission: the helpdesk without admission, with in-process admission and with admission
+ *      in Redis (limits never reached), alternating rounds the same way
+ *   5. noisy neighbour and 6. cohorts (bench/neighbours.ts): catalog tenants under the built-in
+ *      plans, open-loop load
+ *
+ * BENCH_ONLY=http,driver,admission,noisy,cohorts (any of them, comma-separated) runs a part.
  *
  * Results: a table on stdout and bench/results/latest.json. Settings: see `settings` below.
  */
@@ -26,8 +32,12 @@ import {
   type HttpResult, type HttpSideSummary, type HttpTarget, type Side,
 } from './http.js';
 import { fmt, ratio, round, table } from './stats.js';
+import { openBenchRedis } from './redis.js';
+import { createBenchTenants, loginOwner, type BenchTenant, type TenantSpec } from './tenants.js';
+import { cohortReport, noisyReport, runCohorts, runNoisy, type CohortResult, type NoisyResult } from './neighbours.js';
 
 const HTTP_TARGET = 0.85;
+const ADMISSION_TARGET = 0.95;
 
 function int(name: string, fallback: number, min = 1): number {
   const raw = process.env[name];
@@ -37,8 +47,24 @@ function int(name: string, fallback: number, min = 1): number {
   return n;
 }
 
-const only = process.env.BENCH_ONLY; // 'http' | 'driver' | undefined (both)
-if (only && only !== 'http' && only !== 'driver') throw new Error('BENCH_ONLY must be http or driver');
+const scenarios = ['driver', 'http', 'admission', 'noisy', 'cohorts'] as const;
+type Scenario = (typeof scenarios)[number];
+const selected = new Set<Scenario>(process.env.BENCH_ONLY
+  ? process.env.BENCH_ONLY.split(',').map((x) => {
+    const name = x.trim() as Scenario;
+    if (!scenarios.includes(name)) throw new Error(`BENCH_ONLY: ${JSON.stringify(x)} is none of ${scenarios.join(', ')}`);
+    return name;
+  })
+  : scenarios);
+const list = (name: string, fallback: number[]): number[] => {
+  const raw = process.env[name];
+  if (!raw) return fallback;
+  const xs = raw.split(',').map(Number);
+  if (xs.length !== fallback.length || xs.some((x) => !Number.isInteger(x) || x < 1)) throw new Error(`${name} must be ${fallback.length} comma-separated integers >= 1`);
+  return xs;
+};
+const cohortTickets = list('BENCH_COHORT_TICKETS', [100, 5_000, 50_000]);
+const cohortRates = list('BENCH_COHORT_RATES', [20, 40, 80]);
 const settings = {
   tenants: int('BENCH_TENANTS', 50),
   ticketsPerTenant: int('BENCH_TICKETS', 2000),
@@ -59,6 +85,26 @@ const settings = {
     sequentialOps: int('BENCH_DRIVER_SEQ_OPS', 1500),
     rounds: int('BENCH_ROUNDS', 3),
     warmupOps: int('BENCH_DRIVER_WARMUP', 1000),
+  },
+  noisy: {
+    quietTenants: int('BENCH_NOISY_QUIET', 6),
+    quietRate: int('BENCH_NOISY_QUIET_RATE', 40),
+    quietTickets: 2_000,
+    floodFactor: int('BENCH_NOISY_FLOOD_FACTOR', 10),
+    heavyTickets: int('BENCH_NOISY_HEAVY_TICKETS', 10_000),
+    heavyWords: int('BENCH_NOISY_HEAVY_WORDS', 150),
+    seconds: int('BENCH_NOISY_SECONDS', 6),
+    rounds: int('BENCH_NOISY_ROUNDS', 3),
+    warmup: int('BENCH_WARMUP', 3),
+    redis: process.env.BENCH_NOISY_REDIS === '1',
+  },
+  cohorts: {
+    tickets: { small: cohortTickets[0]!, medium: cohortTickets[1]!, large: cohortTickets[2]! },
+    rates: { small: cohortRates[0]!, medium: cohortRates[1]!, large: cohortRates[2]! },
+    plans: { small: 'free', medium: 'pro', large: 'business' },
+    mix: { get: 60, list: 20, search: 10, create: 10 },
+    seconds: int('BENCH_COHORT_SECONDS', 30),
+    warmup: int('BENCH_WARMUP', 3),
   },
 };
 settings.http.ids = settings.ids;
@@ -108,7 +154,7 @@ async function main(): Promise<number> {
   log(`benchmark tenant ${tenant0.slug} (${tenant0.id}), ${ids.length} ticket ids`);
 
   let driver: DriverResult | undefined;
-  if (only !== 'http') {
+  if (selected.has('driver')) {
     const tenant = await tenantry.catalog.findById(tenant0.id);
     if (!tenant) throw new Error(`tenant ${tenant0.slug} is missing from the catalog`);
     driver = await runDriverPair(tenantry, db.url, tenant, ids, settings.driver, log);
@@ -117,7 +163,7 @@ async function main(): Promise<number> {
   await tenantry.close();
 
   let http: HttpResult | undefined;
-  if (only !== 'driver') {
+  if (selected.has('http')) {
     const serverEnv = { BENCH_DB_URL: db.url, BENCH_POOL: String(settings.http.pool) };
     // PgBouncer in transaction mode in front of the same server: the tenantry-pgb/bare-pgb pair.
     const bouncer = pgBouncerBinary() && process.env.BENCH_PGBOUNCER !== '0'
@@ -139,6 +185,8 @@ async function main(): Promise<number> {
     ]);
     const owner = tenant0.users.find((u) => u.role === 'owner')!;
     const token = await login(tServer.port, tenant0.slug, owner.email, owner.password);
+    // Limits are on by default: the tenantry sides run with plans no load reaches (roomyPlans),
+    // and any 429 would fail the run like every other non-2xx.
     const tHeaders = { authorization: `Bearer ${token}` };
     const bHeaders = { 'x-tenant': tenant0.id };
     // All answer the same row for the same id (and accept the JWT) before any load.
@@ -175,6 +223,13 @@ async function main(): Promise<number> {
     await Promise.all([tServer.stop(), rServer.stop(), bServer.stop(), tpServer?.stop(), bpServer?.stop()]);
   }
 
+  let admission: (HttpResult & { redis: { server: string; prefix: string } }) | undefined;
+  if (selected.has('admission')) admission = await runAdmission(db, ids);
+
+  let noisy: NoisyResult | undefined;
+  let cohorts: CohortResult | undefined;
+  if (selected.has('noisy') || selected.has('cohorts')) ({ noisy, cohorts } = await runNeighbours(db));
+
   const result = {
     date: new Date().toISOString(),
     durationSeconds: round((Date.now() - started) / 1000, 1),
@@ -183,6 +238,9 @@ async function main(): Promise<number> {
     benchmarkTenant: { slug: tenant0.slug, id: tenant0.id, ids: ids.length },
     settings,
     http,
+    admission,
+    noisy,
+    cohorts,
     driver: driver && {
       ...driver,
       ratios: {
@@ -207,9 +265,120 @@ function driverRatios(p: DriverPhase) {
   return { throughput: of((x) => x.opsPerSec), p50Latency: of((x) => x.p50Ms) };
 }
 
+/**
+ * Issue 9 §7: the cost of admission on the P1 pair. Three helpdesk servers, identical but for the
+ * admission: none, in-process, in Redis (a private redis-server by default), all with roomy plans
+ * so that no limit is ever reached; rounds alternate between them.
+ */
+async function runAdmission(db: Awaited<ReturnType<typeof openBenchDatabase>>, ids: string[]) {
+  const tenant0 = demoTenants[0]!;
+  const redis = await openBenchRedis(onCleanup, clockTicks());
+  log(`admission: Redis ${redis.server} (${redis.url}), key prefix ${redis.prefix}`);
+  const serverEnv = { BENCH_DB_URL: db.url, BENCH_POOL: String(settings.http.pool) };
+  const [nServer, tServer, rServer] = await Promise.all([
+    ServerProcess.start('tenantry-noadmission', 'bench/server-tenantry.ts', { ...serverEnv, BENCH_ADMISSION: 'off' }, onCleanup),
+    ServerProcess.start('tenantry', 'bench/server-tenantry.ts', serverEnv, onCleanup),
+    ServerProcess.start('tenantry-redis', 'bench/server-tenantry.ts', { ...serverEnv, BENCH_REDIS_URL: redis.url, BENCH_REDIS_PREFIX: redis.prefix }, onCleanup),
+  ]);
+  const owner = tenant0.users.find((u) => u.role === 'owner')!;
+  const token = await login(tServer.port, tenant0.slug, owner.email, owner.password);
+  const headers = { authorization: `Bearer ${token}` };
+  // Admission answers carry the RateLimit fields; without admission there are none.
+  for (const [s, expect] of [[nServer, false], [tServer, true], [rServer, true]] as const) {
+    const res = await fetch(`http://127.0.0.1:${s.port}/api/v1/tickets/${ids[0]}`, { headers });
+    await res.arrayBuffer();
+    if (res.status !== 200 || res.headers.has('ratelimit') !== expect) {
+      throw new Error(`${s.side}: status ${res.status}, RateLimit field ${res.headers.get('ratelimit') ?? 'absent'} (expected ${expect ? 'present' : 'absent'})`);
+    }
+  }
+  const monitor = createPool(db.url, { max: 1, applicationName: 'bench-monitor' });
+  onCleanup(() => monitor.end());
+  const pgCpu = new BackendCpu(monitor, db.local && process.platform === 'linux', clockTicks());
+  const requests = ids.map((id) => ({ method: 'GET', path: `/api/v1/tickets/${id}`, headers }));
+  const base = 'tenantry-noadmission' as const;
+  const result = await runHttpPair([
+    { side: base, server: nServer, pgApplications: tenantryPgApplications, requests, baseline: base },
+    { side: 'tenantry', server: tServer, pgApplications: tenantryPgApplications, requests, baseline: base },
+    { side: 'tenantry-redis', server: rServer, pgApplications: tenantryPgApplications, requests, baseline: base,
+      ...(redis.cpuMicros ? { otherCpu: redis.cpuMicros } : {}) },
+  ], settings.http, pgCpu, log);
+  await Promise.all([nServer.stop(), tServer.stop(), rServer.stop()]);
+  return { ...result, redis: { server: redis.server, prefix: redis.prefix } };
+}
+
+/**
+ * Noisy neighbour and cohorts: catalog tenants created for them (after the pairs, so that the
+ * pairs' database is the one of earlier runs), one helpdesk server with the built-in plans.
+ */
+async function runNeighbours(db: Awaited<ReturnType<typeof openBenchDatabase>>): Promise<{ noisy?: NoisyResult; cohorts?: CohortResult }> {
+  const n = settings.noisy;
+  const c = settings.cohorts;
+  const specs: (TenantSpec & { role: string })[] = [];
+  if (selected.has('noisy')) {
+    for (let i = 1; i <= n.quietTenants; i++) {
+      specs.push({ role: 'quiet', slug: `quiet-${i}`, plan: 'pro', isolation: i % 2 ? 'pooled' : 'schema', tickets: n.quietTickets, descriptionWords: 30 });
+    }
+    specs.push({ role: 'flood', slug: 'flood', plan: 'free', isolation: 'pooled', tickets: 500, descriptionWords: 30 });
+    specs.push({ role: 'heavy', slug: 'heavy', plan: 'free', isolation: 'pooled', tickets: n.heavyTickets, descriptionWords: n.heavyWords });
+  }
+  if (selected.has('cohorts')) {
+    for (const cohort of ['small', 'medium', 'large'] as const) {
+      for (const isolation of ['pooled', 'schema'] as const) {
+        specs.push({ role: cohort, slug: `${cohort}-${isolation}`, plan: c.plans[cohort], isolation, tickets: c.tickets[cohort], descriptionWords: 40 });
+      }
+    }
+  }
+  const t0 = performance.now();
+  const seeder = await Tenantry.start({
+    databaseUrl: db.url, migrationsDir,
+    jwt: { secret: JWT_SECRET, issuer: 'tenantry', audience: 'tenantry-api', ttlSeconds: 3600 },
+    rolePasswords: { app: ROLE_PASSWORD, platform: ROLE_PASSWORD }, poolMax: 2,
+  });
+  let tenants: BenchTenant[];
+  try {
+    tenants = await createBenchTenants(seeder, db.url, specs, 100, 500);
+  } finally {
+    await seeder.close();
+  }
+  const roleOf = new Map(specs.map((s) => [s.slug, s.role]));
+  const byRole = (role: string) => tenants.filter((t) => roleOf.get(t.slug) === role);
+  log(`neighbours: ${tenants.length} tenants, ${fmt(tenants.reduce((s, t) => s + t.tickets, 0))} tickets in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+  const redis = n.redis ? await openBenchRedis(onCleanup, clockTicks()) : undefined;
+  const server = await ServerProcess.start('tenantry', 'bench/server-tenantry.ts', {
+    BENCH_DB_URL: db.url, BENCH_POOL: String(settings.http.pool), BENCH_PLANS: 'builtin',
+    ...(redis ? { BENCH_REDIS_URL: redis.url, BENCH_REDIS_PREFIX: redis.prefix } : {}),
+  }, onCleanup);
+  const monitor = createPool(db.url, { max: 1, applicationName: 'bench-monitor' });
+  onCleanup(() => monitor.end());
+  const backends = new BackendCpu(monitor, db.local && process.platform === 'linux', clockTicks());
+  const pgCpu = () => backends.follow(tenantryPgApplications);
+  const tokens = new Map<string, string>();
+  for (const t of tenants) tokens.set(t.slug, await loginOwner(server.port, t));
+  // The logins spent a token of each bucket: let them refill.
+  await new Promise((r) => setTimeout(r, 1000));
+  let noisy: NoisyResult | undefined;
+  let cohorts: CohortResult | undefined;
+  if (selected.has('noisy')) {
+    noisy = await runNoisy(server.port, { quiet: byRole('quiet'), flood: byRole('flood')[0]!, heavy: byRole('heavy')[0]! }, tokens, n,
+      () => server.cpuMicros(), pgCpu, log);
+    server.assertAlive();
+  }
+  if (selected.has('cohorts')) {
+    cohorts = await runCohorts(server.port, tenants.filter((t) => ['small', 'medium', 'large'].includes(roleOf.get(t.slug)!))
+      .map((t) => ({ ...t, cohort: roleOf.get(t.slug)! })), tokens, c, () => server.cpuMicros(), pgCpu, log);
+    server.assertAlive();
+  }
+  await server.stop();
+  return { ...(noisy ? { noisy } : {}), ...(cohorts ? { cohorts } : {}) };
+}
+
 interface Report {
   machine: Awaited<ReturnType<typeof machine>> & { loadAvgAtEnd: number[] };
   http: HttpResult | undefined;
+  admission: (HttpResult & { redis: { server: string } }) | undefined;
+  noisy: NoisyResult | undefined;
+  cohorts: CohortResult | undefined;
   driver: (DriverResult & { ratios: { concurrent: ReturnType<typeof driverRatios>; sequential: ReturnType<typeof driverRatios> } }) | undefined;
   durationSeconds: number;
 }
@@ -274,6 +443,34 @@ function report(r: Report): string {
       warns.push(`WARN: tenantry.db.query() takes ${d.writesPerOp.a} round trips per read, not one (hand-pipelined: ${d.writesPerOp.d})`);
     }
   }
+  if (r.admission) {
+    const a = r.admission;
+    const s = a.settings;
+    out.push('', `ADMISSION  GET /api/v1/tickets/:id, ${s.connections} connections, ${s.rounds} alternating rounds × ${s.duration} s, ` +
+      `pool ${s.pool} per server; roomy plans (no limit reached); Redis: ${a.redis.server}`);
+    out.push(table(['side', 'req/s (median)', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'PG CPU µs/req', 'Redis CPU µs/req', 'requests', 'non-2xx+errors'],
+      (Object.values(a.sides) as HttpSideSummary[]).map((x) => [sideNames[x.side], fmt(x.medianRps), fmt(x.medianP50Ms), fmt(x.medianP99Ms),
+        fmt(x.medianServerCpuUsPerReq, 1), x.medianPgCpuUsPerReq === undefined ? 'n/a' : fmt(x.medianPgCpuUsPerReq, 1),
+        x.medianOtherCpuUsPerReq === undefined ? '' : fmt(x.medianOtherCpuUsPerReq, 1), fmt(x.totalRequests), String(x.non2xx + x.errors)])));
+    const base = a.sides['tenantry-noadmission'];
+    for (const side of ['tenantry', 'tenantry-redis'] as const) {
+      const v = a.vsBare[side];
+      const x = a.sides[side];
+      if (!v || !x || !base) continue;
+      out.push(`throughput ratio ${side}/tenantry-noadmission: ${v.throughputRatio.toFixed(3)} (target >= ${ADMISSION_TARGET}); ` +
+        `per round ${v.perRoundRatios.map((y) => y.toFixed(3)).join(', ')}; server CPU per request ${v.serverCpuRatio.toFixed(2)}× ` +
+        `(+${fmt(x.medianServerCpuUsPerReq - base.medianServerCpuUsPerReq, 1)} µs)` +
+        (x.medianOtherCpuUsPerReq === undefined ? '' : `, plus Redis ${fmt(x.medianOtherCpuUsPerReq, 1)} µs`));
+      if (!(v.throughputRatio >= ADMISSION_TARGET)) {
+        warns.push(`WARN: admission: throughput ratio ${side}/tenantry-noadmission ${v.throughputRatio.toFixed(3)} is below the target ${ADMISSION_TARGET}`);
+      }
+    }
+    out.push('', table(['round', 'side', 'req/s', 'p50 ms', 'p99 ms', 'server µs/req', 'PG µs/req', 'Redis µs/req', 'loadgen CPU %'],
+      a.rounds.map((x) => [String(x.round), x.side, fmt(x.rps), fmt(x.latencyP50Ms), fmt(x.latencyP99Ms), fmt(x.serverCpuUsPerReq, 1),
+        x.pgCpuUsPerReq === undefined ? 'n/a' : fmt(x.pgCpuUsPerReq, 1), x.otherCpuUsPerReq === undefined ? '' : fmt(x.otherCpuUsPerReq, 1), fmt(x.loadgenCpuPct)])));
+  }
+  if (r.noisy) out.push('', ...noisyReport(r.noisy, warns));
+  if (r.cohorts) out.push('', ...cohortReport(r.cohorts, warns));
   if (warns.length) out.push('', ...warns);
   return out.join('\n');
 }

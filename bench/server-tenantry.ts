@@ -1,11 +1,26 @@
 /**
  * The real helpdesk (app/server.ts) on tenantry, against the benchmark database. Started by
  * bench/run.ts in its own process; reports its port over IPC.
-
+ *
+ * Environment (set by the orchestrator):
+ * - BENCH_PLANS: `roomy` (default) gives every plan limits the load never reaches (the HTTP and
+ *   admission pairs measure tenantry, not its 429s), `builtin` keeps the built-in plans (the
+ *   noisy-neighbour and cohort scenarios);
+ * - BENCH_ADMISSION=off: the tenancy plugin gets no admission at all (side tenantry-noadmission);
+ * - BENCH_REDIS_URL / BENCH_REDIS_PREFIX: admission through Redis (side tenantry-redis);
+ * - BENCH_RUNTIME_URL: runtime connections through PgBouncer (side tenantry-pgb).
  */
 import { Tenantry } from '../src/index.js';
 import { buildServer } from '../app/server.js';
-import { ADMIN_TOKEN, JWT_SECRET, ROLE_PASSWORD, envOf, migrationsDir, serveIpc } from './common.js';
+import { ADMIN_TOKEN, JWT_SECRET, ROLE_PASSWORD, envOf, migrationsDir, roomyPlans, serveIpc } from './common.js';
+
+// Only what the orchestrator says: a REDIS_URL or TENANTRY_PLANS of the shell must not leak in.
+delete process.env.REDIS_URL;
+delete process.env.TENANTRY_PLANS;
+delete process.env.TENANTRY_REDIS_PREFIX;
+const plans = process.env.BENCH_PLANS ?? 'roomy';
+if (plans !== 'roomy' && plans !== 'builtin') throw new Error(`BENCH_PLANS must be roomy or builtin, got ${plans}`);
+const redisUrl = process.env.BENCH_REDIS_URL;
 
 const tenantry = await Tenantry.start({
   databaseUrl: envOf('BENCH_DB_URL'),
@@ -13,10 +28,14 @@ const tenantry = await Tenantry.start({
   jwt: { secret: JWT_SECRET, issuer: 'tenantry', audience: 'tenantry-api', ttlSeconds: 3600 },
   rolePasswords: { app: ROLE_PASSWORD, platform: ROLE_PASSWORD },
   poolMax: Number(envOf('BENCH_POOL')),
+  ...(plans === 'roomy' ? { plans: roomyPlans } : {}),
+  ...(redisUrl ? { redisUrl, redisPrefix: process.env.BENCH_REDIS_PREFIX ?? 'bench:' } : {}),
   // Through PgBouncer (side tenantry-pgb): runtime connections to the pooler, transaction mode.
   ...(process.env.BENCH_RUNTIME_URL ? { runtimeUrl: process.env.BENCH_RUNTIME_URL, pooler: 'transaction' as const } : {}),
+  log: { info: () => {}, warn: (obj, msg) => console.warn(`[server] ${msg}`, obj) },
 });
-const app = await buildServer({ tenantry, adminToken: ADMIN_TOKEN });
+if (redisUrl && tenantry.redisState() !== 'up') throw new Error(`Redis at ${redisUrl} is ${tenantry.redisState()}: the side would measure in-process admission`);
+const app = await buildServer({ tenantry, adminToken: ADMIN_TOKEN, ...(process.env.BENCH_ADMISSION === 'off' ? { admission: false as const } : {}) });
 const ipc = serveIpc(async () => {
   await app.close();
   await tenantry.close();
