@@ -88,11 +88,11 @@ export interface TestStack {
  * cluster-wide). Started on a database that already has one, it is a second "process" there.
  */
 /**
- * Rates and concurrency no suite about something else ever meets (the limits suites pass
- * `plans: {}` to get the real plans). Statement timeouts and quotas stay the plans'.
+ * Rates, concurrency and quotas no suite about something else ever meets (the limits suites pass
+ * `plans: {}` to get the real plans). Statement timeouts stay the plans'.
  */
 export const roomyPlans = Object.fromEntries(['free', 'pro', 'business', 'enterprise'].map((plan) =>
-  [plan, { requests_per_second: 1_000_000, burst: 1_000_000, concurrent_requests: 100_000, db_connections: 1_000 }]));
+  [plan, { requests_per_second: 1_000_000, burst: 1_000_000, concurrent_requests: 100_000, db_connections: 1_000, quotas: { users: null, tickets: null, storage_bytes: null } }]));
 
 export function startTestTenantry(databaseUrl: string, overrides: Partial<TenantryOptions> & Pick<StartOptions, 'appPlans'> = {}): Promise<Tenantry> {
   return Tenantry.start({

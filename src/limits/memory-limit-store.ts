@@ -59,13 +59,15 @@ function admitGcra(s: TenantState, now: number, rate: Rate, concurrency: number,
   const interval = 1000 / rate.perSecond;
   const window = rate.burst * interval;
   const tat = Math.max(s.tat, now);
-  if (s.inFlight >= concurrency) {
-    return { allowed: false, reason: 'concurrency', remaining: remainingOf(tat, now, interval, rate.burst), retryAfterMs: 1000, resetMs: tat - now };
-  }
+  // The rate first: over it is `rate_limited` whatever the concurrency, and a request refused for
+  // concurrency spends no token.
   const next = tat + interval;
   const allowAt = next - window;
   if (now < allowAt) {
     return { allowed: false, reason: 'rate', remaining: 0, retryAfterMs: allowAt - now, resetMs: tat - now };
+  }
+  if (s.inFlight >= concurrency) {
+    return { allowed: false, reason: 'concurrency', remaining: remainingOf(tat, now, interval, rate.burst), retryAfterMs: 1000, resetMs: tat - now };
   }
   s.tat = next;
   s.inFlight++;

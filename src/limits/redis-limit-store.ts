@@ -7,6 +7,9 @@ import type { AdmitOutcome, LimitStore, Rate } from './limit-store.js';
  * instances whose clocks differ still agree). The bucket is GCRA's one number (`tat`, ms); the
  * leases are a sorted set scored by expiry: expired leases (of an instance that died) are dropped
  * before counting, and the set itself expires when nobody renews it.
+ * The rate is decided first: a request over it is `rate_limited` whatever its concurrency, and
+ * one refused for concurrency spends no token. Leases given back since the instance's last call
+ * for the tenant come along and are removed first (ARGV[6…]).
  * Replies: {0, reset} allowed; {1, retry, reset} over the rate; {2, reset} over concurrency.
  */
 const ADMIT = `
@@ -16,16 +19,20 @@ local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
 local ttl = tonumber(ARGV[5])
+-- Leases this instance gave back since its last call for the tenant.
+for i = 6, #ARGV do
+  redis.call('ZREM', KEYS[2], ARGV[i])
+end
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
 if tat < now then tat = now end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-if redis.call('ZCARD', KEYS[2]) >= limit then
-  return {2, string.format('%.3f', tat - now)}
-end
 local nxt = tat + interval
 local allow_at = nxt - burst * interval
 if now < allow_at then
   return {1, string.format('%.3f', allow_at - now), string.format('%.3f', tat - now)}
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[2]) >= limit then
+  return {2, string.format('%.3f', tat - now)}
 end
 redis.call('SET', KEYS[1], string.format('%.3f', nxt), 'PX', math.ceil(nxt - now) + 1000)
 redis.call('ZADD', KEYS[2], now + ttl, ARGV[4])
@@ -45,6 +52,9 @@ redis.call('PEXPIRE', KEYS[1], ttl)
 return 0
 `;
 
+/** How long a lease given back waits for the tenant's next admission to carry it, ms. */
+const RELEASE_DELAY_MS = 20;
+
 /**
  * The limits every instance shares through Redis. A lease lives `leaseTtlMs` unless renewed; this
  * process renews its leases every third of that while their requests run, so only the leases of a
@@ -60,6 +70,14 @@ export class RedisLimitStore implements LimitStore {
   #seq = 0;
   /** Leases this process holds, by tenant: renewed on a timer. */
   readonly #held = new Map<string, Set<string>>();
+  /**
+   * Leases given back and not yet removed in Redis, by tenant: they ride along with the tenant's
+   * next admission from this process (one call per request instead of two), or go on their own
+   * within RELEASE_DELAY_MS. Until then other instances count them: at most that long a slot
+   * looks taken that is free — never the other way round.
+   */
+  #released = new Map<string, string[]>();
+  #releaseTimer: NodeJS.Timeout | undefined;
   readonly #timer: NodeJS.Timeout;
 
   constructor(link: RedisLink, leaseTtlMs: number) {
@@ -77,9 +95,18 @@ export class RedisLimitStore implements LimitStore {
     const leasesKey = RedisLink.tenantKey(tenantId, 'leases');
     // The bucket is named by its parameters: a change of the tenant's limits starts a full bucket
     // (the old one expires by itself).
-    const reply = await this.#admit(
-      [RedisLink.tenantKey(tenantId, 'rate', rate.perSecond, rate.burst), leasesKey],
-      [interval, rate.burst, concurrency, lease, this.#ttlMs]) as [number, string, string?];
+    const given = this.#released.get(tenantId);
+    if (given) this.#released.delete(tenantId);
+    let reply: [number, string, string?];
+    try {
+      reply = await this.#admit(
+        [RedisLink.tenantKey(tenantId, 'rate', rate.perSecond, rate.burst), leasesKey],
+        given ? [interval, rate.burst, concurrency, lease, this.#ttlMs, ...given] : [interval, rate.burst, concurrency, lease, this.#ttlMs]) as [number, string, string?];
+    } catch (err) {
+      // Not removed: they expire by themselves within the TTL if Redis stays away.
+      if (given) this.#giveBack(tenantId, given);
+      throw err;
+    }
     const code = Number(reply[0]);
     if (code === 2) return { allowed: false, reason: 'concurrency', remaining: remainingOf(Number(reply[1]), interval, rate.burst), retryAfterMs: 1000, resetMs: Number(reply[1]) };
     if (code === 1) return { allowed: false, reason: 'rate', remaining: 0, retryAfterMs: Number(reply[1]), resetMs: Number(reply[2]) };
@@ -97,10 +124,27 @@ export class RedisLimitStore implements LimitStore {
         released = true;
         held.delete(lease);
         if (held.size === 0 && this.#held.get(tenantId) === held) this.#held.delete(tenantId);
-        // Redis down: the lease expires by itself within the TTL.
-        this.#link.client.zrem(leasesKey, lease).catch(() => {});
+        this.#giveBack(tenantId, [lease]);
       },
     };
+  }
+
+  /** Queues leases for removal (with the tenant's next admission, or on the timer). */
+  #giveBack(tenantId: string, leases: readonly string[]): void {
+    const queued = this.#released.get(tenantId);
+    if (queued) queued.push(...leases);
+    else this.#released.set(tenantId, [...leases]);
+    this.#releaseTimer ??= setTimeout(() => this.#flushReleases(), RELEASE_DELAY_MS).unref();
+  }
+
+  #flushReleases(): void {
+    this.#releaseTimer = undefined;
+    const all = this.#released;
+    this.#released = new Map();
+    for (const [tenantId, leases] of all) {
+      // Redis down: the leases expire by themselves within the TTL.
+      this.#link.client.zrem(RedisLink.tenantKey(tenantId, 'leases'), ...leases).catch(() => {});
+    }
   }
 
   #renewAll(): void {
@@ -113,6 +157,8 @@ export class RedisLimitStore implements LimitStore {
 
   async close(): Promise<void> {
     clearInterval(this.#timer);
+    clearTimeout(this.#releaseTimer);
+    this.#flushReleases();
   }
 }
 
