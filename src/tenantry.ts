@@ -13,7 +13,7 @@ import { bootstrapDatabase, preparedDatabase, roles, schemas, type RolePasswords
 import { DataPlane } from './data/data-plane.js';
 import { PooledPlacement } from './data/pooled/pooled-placement.js';
 import { TenantLifecycle, type CreateTenantOptions } from './lifecycle/tenant-lifecycle.js';
-import { createPool, withCredentials, withEndpoint, type Sql } from './data/driver/index.js';
+import { createPool, withCredentials, withEndpoint, type PoolStats, type Sql } from './data/driver/index.js';
 import { applyMigrations, type TargetResult } from './migrate/apply-migrations.js';
 import { loadMigrations, type MigrationFile } from './migrate/migration-files.js';
 import { migrateAll, type MigrateOptions, type MigrationRun } from './migrate/orchestrator.js';
@@ -67,6 +67,22 @@ export interface StartOptions extends TenantryOptionsInput {
   readonly log?: TenantryLog;
 }
 
+/** The connections of a started toolkit right now (`Tenantry.poolStats()`), for metrics. */
+export interface TenantryPoolStats {
+  /** The shared runtime pool (pooled and schema tenants): open, idle, callers waiting. */
+  readonly app: PoolStats;
+  /** The catalog pool. */
+  readonly catalog: PoolStats;
+  /** Database-per-tenant pools: the connection budget they draw from. */
+  readonly tenantDatabases: {
+    /** Connections the open pools hold a claim on (open pools × their size). */
+    readonly reserved: number;
+    /** The budget (TENANTRY_DATABASE_CONNECTIONS_MAX). */
+    readonly max: number;
+    readonly openPools: number;
+  };
+}
+
 /** What the toolkit logs through: pino's and console's shape. */
 export interface TenantryLog {
   info(obj: object, msg: string): void;
@@ -117,6 +133,8 @@ export class Tenantry {
   readonly log: TenantryLog;
   readonly #admin: Sql;
   readonly #platformPool: Sql;
+  readonly #appPool: Sql;
+  readonly #databases: DatabasePlacement;
   readonly #unsubscribe: () => void;
   /** Tenant lifecycle: create, suspend, resume. */
   readonly tenants: TenantLifecycle;
@@ -138,6 +156,7 @@ export class Tenantry {
     this.cache = new TenantCache({ ...options.cache, redis: this.redis });
     this.#admin = admin;
     this.#platformPool = platformPool;
+    this.#appPool = appPool;
     this.catalog = new TenantCatalog(platformPool, options.catalogCache, options.catalogTimeoutMs);
     // Revocations matter while a token they revoke could still be valid.
     this.revocations = new CredentialRevocations(platformPool, options.catalogTimeoutMs, options.jwt.ttlSeconds + 60);
@@ -149,7 +168,7 @@ export class Tenantry {
     this.db = new DataPlane([
       new PooledPlacement(appPool, admin),
       new SchemaPlacement(appPool, admin, migrator),
-      new DatabasePlacement({
+      this.#databases = new DatabasePlacement({
         adminUrl: options.databaseUrl,
         runtimeUrl: runtimeUrl(options, roles.app, passwords.app),
         prepare: options.pooler !== 'transaction',
@@ -292,6 +311,19 @@ export class Tenantry {
    */
   redisState(): RedisState | 'off' {
     return this.redis?.state ?? 'off';
+  }
+
+  /** The runtime pools and the database-tenant connection budget, right now (for metrics). */
+  poolStats(): TenantryPoolStats {
+    return {
+      app: this.#appPool.stats,
+      catalog: this.#platformPool.stats,
+      tenantDatabases: {
+        reserved: this.#databases.connectionsReserved,
+        max: this.options.tenantDatabases.maxConnections,
+        openPools: this.#databases.openPools,
+      },
+    };
   }
 
   /** Applies pending tenant migrations to every target (see migrateAll). */
