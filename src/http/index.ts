@@ -3,3 +3,5 @@ export { registerProblemHandlers, problemOf, sendProblem, toProblem, PROBLEM_CON
 export { installValidators } from './validation.js';
 export { serverOptions, type ServerOptionsInput } from './server-options.js';
 export { Drain, type DrainResult } from './drain.js';
+export { observabilityPlugin, type ObservabilityPluginOptions } from '../observability/plugin.js';
+export { requestLogOptions, requestIdOf, TenantLogController, REQUEST_ID_PATTERN } from '../observability/request-log.js';
