@@ -116,8 +116,13 @@ describe('logs and traces', () => {
     try {
       // A read (no body) and a write (a body read from the socket: the context must survive it).
       assert.equal((await get('/api/v1/tickets?limit=1')).statusCode, 200);
-      const created = await app.inject({ method: 'POST', url: '/api/v1/tickets', headers: { 'x-tenant': 'acme', authorization: `Bearer ${token}` }, payload: { title: 'traced' } });
-      assert.equal(created.statusCode, 201);
+      // Over a real socket: inject would hand the body over in the request's own async context.
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      const port = (app.server.address() as { port: number }).port;
+      const created = await fetch(`http://127.0.0.1:${port}/api/v1/tickets`, {
+        method: 'POST', headers: { 'x-tenant': 'acme', authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ title: 'traced' }),
+      });
+      assert.equal(created.status, 201);
       const spans = exporter.getFinishedSpans();
       const parentOf = (s: ReadableSpan) => s.parentSpanContext?.spanId;
       for (const [method, route] of [['GET', '/api/v1/tickets'], ['POST', '/api/v1/tickets']] as const) {
