@@ -8,6 +8,8 @@ export interface AppConfig {
   readonly databaseUrl: string | undefined;
   readonly dataDir: string;
   readonly adminToken: string;
+  /** Bearer token of GET /metrics: TENANTRY_METRICS_TOKEN, else the admin token. */
+  readonly metricsToken: string;
   readonly production: boolean;
   readonly generated: readonly string[];
 }
@@ -27,12 +29,15 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   } else if (adminToken.length < 16) {
     throw new OptionsError('TENANTRY_ADMIN_TOKEN', 'must be at least 16 characters');
   }
+  const metricsToken = env.TENANTRY_METRICS_TOKEN || adminToken;
+  if (metricsToken.length < 16) throw new OptionsError('TENANTRY_METRICS_TOKEN', 'must be at least 16 characters');
   return Object.freeze({
     port,
     host: env.HOST ?? '127.0.0.1',
     databaseUrl: env.DATABASE_URL || undefined,
     dataDir: path.resolve(env.TENANTRY_DATA_DIR ?? '.tenantry'),
     adminToken,
+    metricsToken,
     production,
     generated: Object.freeze(generated),
   });

@@ -63,6 +63,7 @@ async function main(): Promise<void> {
   const app = await buildServer({
     tenantry,
     adminToken: config.adminToken,
+    metricsToken: config.metricsToken,
     loggerInstance: log,
     drain,
   });
@@ -84,6 +85,7 @@ async function main(): Promise<void> {
     '',
     `  Health:        http://${base}:${port}/healthz`,
     `  Admin API:     http://${base}:${port}/admin/api/tenants`,
+    `  Metrics:       http://${base}:${port}/metrics   (Authorization: Bearer <${config.metricsToken === config.adminToken ? 'the admin token' : 'TENANTRY_METRICS_TOKEN'}>)`,
     `  Admin token:   ${config.adminToken}${config.generated.includes('TENANTRY_ADMIN_TOKEN') ? '   (generated; set TENANTRY_ADMIN_TOKEN to fix it)' : ''}`,
     ...tenantry.options.generated.map((g) => `  ${g} was generated for this run: tokens die with the process.`),
     '',

@@ -1,7 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Tenantry } from '../src/index.js';
-import { Drain, installClientLimits, installValidators, registerProblemHandlers, sendProblem, serverOptions, problemOf, tenancyPlugin } from '../src/http/index.js';
+import {
+  Drain, installClientLimits, installValidators, observabilityPlugin, registerProblemHandlers, requestLogOptions, sendProblem, serverOptions, problemOf, tenancyPlugin,
+  type ObservabilityPluginOptions,
+} from '../src/http/index.js';
 import { adminRoutes } from './routes/admin.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { authRoutes } from './routes/auth.js';
@@ -11,6 +13,10 @@ import { userRoutes } from './routes/users.js';
 export interface ServerOptions {
   readonly tenantry: Tenantry;
   readonly adminToken: string;
+  /** Bearer token of GET /metrics (TENANTRY_METRICS_TOKEN); default: the admin token. */
+  readonly metricsToken?: string;
+  /** Overrides of the observability plugin's settings (tests: a fast re-rank). */
+  readonly observability?: Partial<Omit<ObservabilityPluginOptions, 'tenantry' | 'metricsToken'>>;
   readonly logger?: FastifyServerOptions['logger'];
   /** A pino logger to use instead (npm start shares one with the toolkit). */
   readonly loggerInstance?: FastifyServerOptions['loggerInstance'];
@@ -30,7 +36,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     ...serverOptions({ requestTimeoutMs: opts.tenantry.options.requestTimeoutMs, trustProxy: opts.tenantry.options.trustProxy }),
     ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? false }),
     bodyLimit: opts.bodyLimit ?? 64 * 1024,
-    genReqId: () => randomUUID(),
+    // X-Request-Id kept when valid, request_id in every log line, "incoming request" logged once the tenant is known.
+    ...requestLogOptions(),
   });
   // At most TENANTRY_MAX_CONNECTIONS_PER_CLIENT connections per client address (429, closed).
   installClientLimits(app, { maxConnectionsPerClient: opts.tenantry.options.maxConnectionsPerClient });
@@ -39,6 +46,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   installValidators(app);
   registerProblemHandlers(app);
   const { tenantry } = opts;
+  // Metrics (GET /metrics), X-Request-Id on every answer, request spans: before every route.
+  await app.register(observabilityPlugin, { tenantry, metricsToken: opts.metricsToken ?? opts.adminToken, ...opts.observability });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (request, reply) => {

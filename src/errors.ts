@@ -23,6 +23,7 @@ const toolkitErrors = {
   invalid_token: { status: 401, title: 'The bearer token is not valid' },
   invalid_api_key: { status: 401, title: 'The API key is not valid' },
   admin_token_invalid: { status: 401, title: 'The platform admin token is missing or wrong' },
+  metrics_token_invalid: { status: 401, title: 'The metrics token is missing or wrong' },
   tenant_mismatch: { status: 403, title: 'The credential belongs to another tenant' },
   tenant_suspended: { status: 403, title: 'The tenant is suspended' },
   insufficient_role: { status: 403, title: 'Your role does not allow this action' },

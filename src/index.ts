@@ -11,7 +11,7 @@
  */
 
 // The toolkit: start it once per process.
-export { Tenantry, type StartOptions } from './tenantry.js';
+export { Tenantry, type StartOptions, type TenantryPoolStats } from './tenantry.js';
 export { planIsolation, type CreateTenantOptions } from './lifecycle/tenant-lifecycle.js';
 
 // Configuration: one table of options (README.md, "Configuration").
@@ -64,5 +64,5 @@ export type { Finding } from './migrate/audit.js';
 // Instrumentation (docs/events.md).
 export {
   channels, subscribe,
-  type ChannelName, type EventMessages, type RequestResolvedEvent, type RequestAdmittedEvent, type TransactionEvent, type CatalogLookupEvent,
+  type ChannelName, type EventMessages, type RequestResolvedEvent, type RequestAdmittedEvent, type RequestLimitedEvent, type TransactionEvent, type CatalogLookupEvent,
 } from './core/events.js';

@@ -15,7 +15,7 @@ import { bootstrapDatabase, preparedDatabase, roles, schemas, type RolePasswords
 import { DataPlane } from './data/data-plane.js';
 import { PooledPlacement } from './data/pooled/pooled-placement.js';
 import { TenantLifecycle, type CreateTenantOptions } from './lifecycle/tenant-lifecycle.js';
-import { createPool, withCredentials, withEndpoint, type Sql } from './data/driver/index.js';
+import { createPool, withCredentials, withEndpoint, type PoolStats, type Sql } from './data/driver/index.js';
 import { applyMigrations, type TargetResult } from './migrate/apply-migrations.js';
 import { loadMigrations, type MigrationFile } from './migrate/migration-files.js';
 import { migrateAll, type MigrateOptions, type MigrationRun } from './migrate/orchestrator.js';
@@ -67,6 +67,22 @@ export interface StartOptions extends TenantryOptionsInput {
   readonly appPlans?: Readonly<Record<string, PlanInput>>;
   /** Where the toolkit reports what it does on its own (Redis lost and back, …); default: the console. */
   readonly log?: TenantryLog;
+}
+
+/** The connections of a started toolkit right now (`Tenantry.poolStats()`), for metrics. */
+export interface TenantryPoolStats {
+  /** The shared runtime pool (pooled and schema tenants): open, idle, callers waiting. */
+  readonly app: PoolStats;
+  /** The catalog pool. */
+  readonly catalog: PoolStats;
+  /** Database-per-tenant pools: the connection budget they draw from. */
+  readonly tenantDatabases: {
+    /** Connections the open pools hold a claim on (open pools × their size). */
+    readonly reserved: number;
+    /** The budget (TENANTRY_DATABASE_CONNECTIONS_MAX). */
+    readonly max: number;
+    readonly openPools: number;
+  };
 }
 
 /** What the toolkit logs through: pino's and console's shape. */
@@ -123,6 +139,8 @@ export class Tenantry {
   readonly passwords: PasswordHasher;
   readonly #admin: Sql;
   readonly #platformPool: Sql;
+  readonly #appPool: Sql;
+  readonly #databases: DatabasePlacement;
   readonly #unsubscribe: () => void;
   /** Tenant lifecycle: create, suspend, resume. */
   readonly tenants: TenantLifecycle;
@@ -146,6 +164,7 @@ export class Tenantry {
     this.passwords = new PasswordHasher({ concurrency: options.passwordHashConcurrency });
     this.#admin = admin;
     this.#platformPool = platformPool;
+    this.#appPool = appPool;
     this.catalog = new TenantCatalog(platformPool, options.catalogCache, options.catalogTimeoutMs);
     // Revocations matter while a token they revoke could still be valid.
     this.revocations = new CredentialRevocations(platformPool, options.catalogTimeoutMs, options.jwt.ttlSeconds + 60);
@@ -157,7 +176,7 @@ export class Tenantry {
     this.db = new DataPlane([
       new PooledPlacement(appPool, admin),
       new SchemaPlacement(appPool, admin, migrator),
-      new DatabasePlacement({
+      this.#databases = new DatabasePlacement({
         adminUrl: options.databaseUrl,
         runtimeUrl: runtimeUrl(options, roles.app, passwords.app),
         prepare: options.pooler !== 'transaction',
@@ -300,6 +319,19 @@ export class Tenantry {
    */
   redisState(): RedisState | 'off' {
     return this.redis?.state ?? 'off';
+  }
+
+  /** The runtime pools and the database-tenant connection budget, right now (for metrics). */
+  poolStats(): TenantryPoolStats {
+    return {
+      app: this.#appPool.stats,
+      catalog: this.#platformPool.stats,
+      tenantDatabases: {
+        reserved: this.#databases.connectionsReserved,
+        max: this.options.tenantDatabases.maxConnections,
+        openPools: this.#databases.openPools,
+      },
+    };
   }
 
   /** Applies pending tenant migrations to every target (see migrateAll). */

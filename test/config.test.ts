@@ -103,6 +103,7 @@ describe('start-up configuration', () => {
       trustProxy: ['10.0.0.0/8, 192.168.1.1', '10.0.0.0/8,192.168.1.1'],
       'cache.tenantMaxBytes': ['4096', 4096],
       passwordHashConcurrency: ['3', 3],
+      metricsTenantLabels: ['25', 25],
     };
     for (const key of Object.keys(optionTable) as OptionKey[]) {
       const spec = optionTable[key];

@@ -12,7 +12,7 @@ import {
 } from '../src/core/events.js';
 import { runWithTenant } from '../src/context/tenant-context.js';
 import type { Tenant } from '../src/catalog/types.js';
-import { startTestStack, type TestStack } from './helpers.js';
+import { ADMIN_TOKEN, startTestStack, type TestStack } from './helpers.js';
 
 interface Seen {
   resolved: RequestResolvedEvent[];
@@ -123,6 +123,14 @@ describe('diagnostics_channel events', () => {
         const res = await stack.app.inject({ method: 'GET', url: '/api/v1/tickets?limit=1', headers: { host: `${tenant.slug}.localhost`, authorization: `Bearer ${await stack.token(tenant.slug)}` } });
         assert.equal(res.statusCode, 200);
       }
+      // A refusal by admission control (tenantry:request:limited): one request a second, two at once.
+      const acme = stack.tenants.find((t) => t.slug === 'acme')!;
+      const patch = await stack.app.inject({ method: 'PATCH', url: `/admin/api/tenants/${acme.id}/limits`, headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, payload: { requests_per_second: 1, burst: 1 } });
+      assert.equal(patch.statusCode, 200, patch.body);
+      const token = await stack.token('acme');
+      const burst = await Promise.all([1, 2, 3].map(() => stack.app.inject({ method: 'GET', url: '/api/v1/me', headers: { host: 'acme.localhost', authorization: `Bearer ${token}` } })));
+      assert.ok(burst.some((r) => r.statusCode === 429));
+      await stack.app.inject({ method: 'PATCH', url: `/admin/api/tenants/${acme.id}/limits`, headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, payload: { requests_per_second: null, burst: null } });
     } finally {
       for (const { ch } of spies) {
         delete (ch as unknown as Record<string, unknown>).hasSubscribers;

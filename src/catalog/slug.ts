@@ -5,6 +5,8 @@ export const reservedSlugs: ReadonlySet<string> = new Set([
   'imap', 'pop', 'ftp', 'ns', 'ns1', 'ns2', 'dns', 'mx', 'docs', 'help', 'support', 'blog', 'dev',
   'staging', 'test', 'demo', 'internal', 'root', 'system', 'platform', 'tenant', 'tenants',
   'tenantry', 'billing', 'security', 'localhost', 'healthz', 'readyz', 'metrics',
+  // The label value of every tenant without a series of its own in the metrics (docs/metrics.md).
+  'other',
 ]);
 
 /** A DNS label of 3–63 characters: lower-case letters, digits and inner hyphens. */

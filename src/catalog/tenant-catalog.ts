@@ -156,6 +156,17 @@ export class TenantCatalog {
     return rows.map(toTenant);
   }
 
+  /**
+   * How many tenants there are, by status, placement and plan (one row per combination that has
+   * any): for metrics. Platform only.
+   */
+  async counts(): Promise<{ status: TenantStatus; isolation: Isolation; plan: string; count: number }[]> {
+    requirePlatformScope('counting tenants');
+    const rows = await this.#read<{ status: TenantStatus; isolation: Isolation; plan: string; count: string }>(
+      'select status, isolation, plan, count(*) as count from tenantry.tenants group by status, isolation, plan order by 1, 2, 3');
+    return rows.map((r) => ({ status: r.status, isolation: r.isolation, plan: r.plan, count: Number(r.count) }));
+  }
+
   /** Adds a tenant (status `provisioning` unless given). Platform only. */
   async create(input: CreateTenantInput): Promise<Tenant> {
     requirePlatformScope('creating a tenant');

@@ -111,6 +111,11 @@ export interface TenantryOptions {
   };
   /** Password hashes computed at once (each takes ~32 MiB and a core for tens of ms). */
   readonly passwordHashConcurrency: number;
+  /**
+   * Metrics: at most this many tenants get a `tenant` label value of their own (the most active
+   * lately); every other tenant is counted under `tenant="other"`. See docs/metrics.md.
+   */
+  readonly metricsTenantLabels: number;
   /** Secrets were generated because none was configured (development only). */
   readonly generated: readonly string[];
 }
@@ -176,6 +181,7 @@ interface Resolved {
   'login.windowSeconds': number;
   'login.maxBlockSeconds': number;
   passwordHashConcurrency: number;
+  metricsTenantLabels: number;
 }
 
 /** The path of an option in TenantryOptions (`poolMax`, `jwt.secret`, …). */
@@ -451,6 +457,10 @@ export const optionTable: { readonly [K in OptionKey]: OptionSpec<Resolved[K]> }
     defaultDoc: 'cores, at most 4', ...integer(1, 256),
     doc: 'password hashes (scrypt) computed at once; waiting sign-ins are served tenant by tenant in turn, so a flood at one tenant does not stall another\'s. A tenant with 32 times this many waiting, or one waiting over 10 s, is answered 429 `too_many_attempts`',
   },
+  metricsTenantLabels: {
+    env: 'TENANTRY_METRICS_TENANT_LABELS', default: 100, ...integer(1, 100_000),
+    doc: 'metrics (`GET /metrics`): at most this many tenants have series of their own, the most active lately (a decaying request count, re-ranked every few seconds); all others are counted under `tenant="other"`, so totals stay exact. See docs/metrics.md',
+  },
 };
 
 /** The value of a path (`jwt.secret`) in a nested object, or undefined. */
@@ -543,6 +553,7 @@ export function loadOptions(explicit: TenantryOptionsInput, env: Env = process.e
       windowSeconds: o['login.windowSeconds'], maxBlockSeconds: o['login.maxBlockSeconds'],
     }),
     passwordHashConcurrency: o.passwordHashConcurrency,
+    metricsTenantLabels: o.metricsTenantLabels,
     generated: Object.freeze([...new Set([...(explicit.generated ?? []), ...generated])]),
   });
 }

@@ -26,6 +26,8 @@ export const channels = {
   requestResolved: 'tenantry:request:resolved',
   /** A request passed resolution and authentication and enters its handler in the tenant context: RequestAdmittedEvent. */
   requestAdmitted: 'tenantry:request:admitted',
+  /** A request of a resolved tenant was refused by admission control (429): RequestLimitedEvent. */
+  requestLimited: 'tenantry:request:limited',
   /** A data-plane call (`db.query()` or `db.transaction()`) ended: TransactionEvent. */
   transaction: 'tenantry:data:transaction',
   /** A tenant was looked up in the catalog (cache or database): CatalogLookupEvent. */
@@ -59,6 +61,19 @@ export interface RequestAdmittedEvent {
   readonly principal: 'user' | 'api_key' | null;
 }
 
+/** `tenantry:request:limited` */
+export interface RequestLimitedEvent {
+  readonly requestId: string;
+  readonly tenantId: string;
+  readonly tenantSlug: string;
+  /** The tenant's plan (its limits are the plan's, or its own overrides). */
+  readonly plan: string;
+  /** The error code the request is answered with (429). */
+  readonly reason: 'rate_limited' | 'concurrency_limited';
+  /** What `Retry-After` tells the client, seconds. */
+  readonly retryAfterSeconds: number;
+}
+
 /** `tenantry:data:transaction` */
 export interface TransactionEvent {
   readonly tenantId: string;
@@ -89,6 +104,7 @@ export interface CatalogLookupEvent {
 export interface EventMessages {
   'tenantry:request:resolved': RequestResolvedEvent;
   'tenantry:request:admitted': RequestAdmittedEvent;
+  'tenantry:request:limited': RequestLimitedEvent;
   'tenantry:data:transaction': TransactionEvent;
   'tenantry:catalog:lookup': CatalogLookupEvent;
 }
@@ -111,6 +127,7 @@ function typed<N extends ChannelName>(name: N): TypedChannel<EventMessages[N]> {
 export const events = {
   requestResolved: typed(channels.requestResolved),
   requestAdmitted: typed(channels.requestAdmitted),
+  requestLimited: typed(channels.requestLimited),
   transaction: typed(channels.transaction),
   catalogLookup: typed(channels.catalogLookup),
 } as const;

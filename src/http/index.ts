@@ -4,3 +4,5 @@ export { installValidators } from './validation.js';
 export { serverOptions, type ServerOptionsInput } from './server-options.js';
 export { Drain, type DrainResult } from './drain.js';
 export { installClientLimits, type ClientLimits, type ClientLimitsOptions } from './client-limits.js';
+export { observabilityPlugin, type ObservabilityPluginOptions } from '../observability/plugin.js';
+export { requestLogOptions, requestIdOf, TenantLogController, REQUEST_ID_PATTERN } from '../observability/request-log.js';

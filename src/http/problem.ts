@@ -29,6 +29,7 @@ export function sendProblem(reply: FastifyReply, request: FastifyRequest, proble
   return reply
     .status(problem.status)
     .header('content-type', PROBLEM_CONTENT_TYPE)
+    .header('x-request-id', request.id)
     .send({ ...problem, instance: request.url, request_id: request.id });
 }
 

@@ -66,6 +66,12 @@ async function tenancy(app: FastifyInstance, opts: TenancyPluginOptions): Promis
     reply.header('ratelimit-policy', decision.policy);
     reply.header('ratelimit', decision.rateLimit);
     if (!decision.allowed) {
+      if (events.requestLimited.hasSubscribers) {
+        events.requestLimited.publish({
+          requestId: request.id, tenantId: tenant.id, tenantSlug: tenant.slug, plan: tenant.plan,
+          reason: decision.code as 'rate_limited' | 'concurrency_limited', retryAfterSeconds: decision.retryAfterSeconds ?? 0,
+        });
+      }
       throw new TenantryError(decision.code!, decision.code === 'rate_limited'
         ? 'the tenant is over its request rate'
         : 'the tenant has as many requests in progress as its plan allows', { retry_after: decision.retryAfterSeconds });
@@ -86,7 +92,7 @@ async function tenancy(app: FastifyInstance, opts: TenancyPluginOptions): Promis
       if (!scopes.includes(needed)) throw new TenantryError('insufficient_scope', `this API key has scope ${scopes.join(', ')}; ${request.method} needs ${needed}`);
     }
     request.tenancy = resolution;
-    request.log = request.log.child({ tenant_id: resolution.tenant.id, tenant: resolution.tenant.slug });
+    bindTenant(request, resolution.tenant);
     if (admission) await limit(request, reply, resolution.tenant);
   };
 
@@ -112,6 +118,22 @@ async function tenancy(app: FastifyInstance, opts: TenancyPluginOptions): Promis
     runWithTenant(r.tenant, done, { principal: r.principal, requestId: request.id, signal: clientGone(reply.raw) });
   });
 }
+/**
+ * Every later log line of the request carries the tenant: pino's `setBindings` adds the fields to
+ * the request's own logger, the object Fastify's reply logs with too, so its "request completed"
+ * line has them (a `request.log = request.log.child(…)` would leave that one without). A logger
+ * without `setBindings` (not pino) gets a child on the request, which the reply does not see.
+ */
+function bindTenant(request: FastifyRequest, tenant: Tenant): void {
+  const bindings = { tenant_id: tenant.id, tenant: tenant.slug };
+  const log = request.log as FastifyRequest['log'] & { setBindings?: (b: object) => void };
+  if (typeof log.setBindings === 'function') {
+    log.setBindings(bindings);
+  } else {
+    request.log = log.child(bindings);
+  }
+}
+
 /**
  * Aborts when the connection closes before the answer was sent (the client went away): the data
  * plane then cancels the statement it is running instead of finishing work nobody will read.
