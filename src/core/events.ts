@@ -26,6 +26,8 @@ export const channels = {
   requestResolved: 'tenantry:request:resolved',
   /** A request passed resolution and authentication and enters its handler in the tenant context: RequestAdmittedEvent. */
   requestAdmitted: 'tenantry:request:admitted',
+  /** An admitted request's answer was sent (or its client went away): RequestCompletedEvent. */
+  requestCompleted: 'tenantry:request:completed',
   /** A data-plane call (`db.query()` or `db.transaction()`) ended: TransactionEvent. */
   transaction: 'tenantry:data:transaction',
   /** A tenant was looked up in the catalog (cache or database): CatalogLookupEvent. */
@@ -59,6 +61,20 @@ export interface RequestAdmittedEvent {
   readonly principal: 'user' | 'api_key' | null;
 }
 
+/** `tenantry:request:completed` */
+export interface RequestCompletedEvent {
+  readonly requestId: string;
+  readonly tenantId: string;
+  readonly isolation: Isolation;
+  /** The answer's status code. */
+  readonly statusCode: number;
+  /**
+   * Bytes of the answer's body: its `Content-Length` (Fastify sets it for every string or buffer
+   * body); 0 without one (no body, or a stream).
+   */
+  readonly bodyBytes: number;
+}
+
 /** `tenantry:data:transaction` */
 export interface TransactionEvent {
   readonly tenantId: string;
@@ -89,6 +105,7 @@ export interface CatalogLookupEvent {
 export interface EventMessages {
   'tenantry:request:resolved': RequestResolvedEvent;
   'tenantry:request:admitted': RequestAdmittedEvent;
+  'tenantry:request:completed': RequestCompletedEvent;
   'tenantry:data:transaction': TransactionEvent;
   'tenantry:catalog:lookup': CatalogLookupEvent;
 }
@@ -111,6 +128,7 @@ function typed<N extends ChannelName>(name: N): TypedChannel<EventMessages[N]> {
 export const events = {
   requestResolved: typed(channels.requestResolved),
   requestAdmitted: typed(channels.requestAdmitted),
+  requestCompleted: typed(channels.requestCompleted),
   transaction: typed(channels.transaction),
   catalogLookup: typed(channels.catalogLookup),
 } as const;
