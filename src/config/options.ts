@@ -111,6 +111,8 @@ export interface TenantryOptions {
   };
   /** Password hashes computed at once (each takes ~32 MiB and a core for tens of ms). */
   readonly passwordHashConcurrency: number;
+  /** Usage metering (docs/usage.md): how often counters are written, and storage sampled, milliseconds. */
+  readonly usage: { readonly flushMs: number; readonly storageSampleMs: number };
   /** Secrets were generated because none was configured (development only). */
   readonly generated: readonly string[];
 }
@@ -176,6 +178,8 @@ interface Resolved {
   'login.windowSeconds': number;
   'login.maxBlockSeconds': number;
   passwordHashConcurrency: number;
+  'usage.flushMs': number;
+  'usage.storageSampleMs': number;
 }
 
 /** The path of an option in TenantryOptions (`poolMax`, `jwt.secret`, …). */
@@ -451,6 +455,14 @@ export const optionTable: { readonly [K in OptionKey]: OptionSpec<Resolved[K]> }
     defaultDoc: 'cores, at most 4', ...integer(1, 256),
     doc: 'password hashes (scrypt) computed at once; waiting sign-ins are served tenant by tenant in turn, so a flood at one tenant does not stall another\'s. A tenant with 32 times this many waiting, or one waiting over 10 s, is answered 429 `too_many_attempts`',
   },
+  'usage.flushMs': {
+    env: 'TENANTRY_USAGE_FLUSH_MS', default: 5_000, ...integer(100, 3_600_000),
+    doc: 'usage counters (api_calls, db_time_ms, egress_bytes, storage_bytes per tenant and hour) are written to the catalog at least this often, idempotently, and on shutdown; a process killed with SIGKILL loses at most this much of them (docs/usage.md)',
+  },
+  'usage.storageSampleMs': {
+    env: 'TENANTRY_USAGE_STORAGE_SAMPLE_MS', default: 3_600_000, ...integer(1_000, 86_400_000),
+    doc: 'how often the storage of each tenant that had requests since the last pass is measured for usage (`storage_bytes`: its rows, schema or database, by placement)',
+  },
 };
 
 /** The value of a path (`jwt.secret`) in a nested object, or undefined. */
@@ -543,6 +555,7 @@ export function loadOptions(explicit: TenantryOptionsInput, env: Env = process.e
       windowSeconds: o['login.windowSeconds'], maxBlockSeconds: o['login.maxBlockSeconds'],
     }),
     passwordHashConcurrency: o.passwordHashConcurrency,
+    usage: Object.freeze({ flushMs: o['usage.flushMs'], storageSampleMs: o['usage.storageSampleMs'] }),
     generated: Object.freeze([...new Set([...(explicit.generated ?? []), ...generated])]),
   });
 }
