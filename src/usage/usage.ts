@@ -117,13 +117,13 @@ export class Usage {
   }
 
   /** The current tenant's usage (tenant scope: the tenant comes from the context, never from a parameter). */
-  query(range: UsageRange): Promise<UsageRecord[]> {
+  async query(range: UsageRange): Promise<UsageRecord[]> {
     const { tenant } = requireTenantScope('reading usage');
     return this.store.read(tenant.id, range);
   }
 
   /** One tenant's usage (`tenantId`) or every tenant's. Platform scope only. */
-  queryAll(range: UsageRange, opts: { tenantId?: string } = {}): Promise<UsageRecord[]> {
+  async queryAll(range: UsageRange, opts: { tenantId?: string } = {}): Promise<UsageRecord[]> {
     requirePlatformScope('reading usage of tenants');
     return this.store.read(opts.tenantId ?? null, range);
   }
