@@ -22,3 +22,6 @@ export const apiKeyManagers: readonly Role[] = ['owner', 'admin'];
 export function canManageApiKeys(role: string): boolean {
   return (apiKeyManagers as readonly string[]).includes(role);
 }
+
+/** Who may read the tenant's usage. */
+export const usageReaders: readonly Role[] = ['owner', 'admin'];

@@ -104,3 +104,11 @@ export const LimitsPatchBody = Type.Object({
   }, strict)),
 }, { ...strict, minProperties: 1 });
 export type LimitsPatchBody = Static<typeof LimitsPatchBody>;
+
+/** Usage reads: ISO 8601 `from`/`to` and `granularity`, checked by parseUsageRange (400 validation_failed). */
+export const UsageQuery = Type.Object({
+  from: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  to: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  granularity: Type.Optional(Type.String({ minLength: 1, maxLength: 16 })),
+}, strict);
+export type UsageQuery = Static<typeof UsageQuery>;

@@ -9,6 +9,7 @@ import { apiKeyRoutes } from './routes/api-keys.js';
 import { authRoutes } from './routes/auth.js';
 import { ticketRoutes } from './routes/tickets.js';
 import { userRoutes } from './routes/users.js';
+import { usageRoutes } from './routes/usage.js';
 
 export interface ServerOptions {
   readonly tenantry: Tenantry;
@@ -63,6 +64,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     await api.register(userRoutes, { tenantry });
     await api.register(ticketRoutes, { tenantry });
     await api.register(apiKeyRoutes, { tenantry });
+    await api.register(usageRoutes, { tenantry });
   }, { prefix: '/api/v1' });
   return app;
 }

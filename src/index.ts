@@ -65,4 +65,10 @@ export type { Finding } from './migrate/audit.js';
 export {
   channels, subscribe,
   type ChannelName, type EventMessages, type RequestResolvedEvent, type RequestAdmittedEvent, type RequestLimitedEvent, type TransactionEvent, type CatalogLookupEvent,
+  type RequestCompletedEvent,
 } from './core/events.js';
+
+// Usage metering (tenantry.usage; docs/usage.md).
+export type { Usage, UsageFlushResult } from './usage/usage.js';
+export type { UsageMeter, UsageDelta } from './usage/usage-meter.js';
+export { parseUsageRange, type UsageRange, type UsageRecord, type UsageGranularity, type UsageStore } from './usage/usage-store.js';

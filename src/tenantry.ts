@@ -34,6 +34,7 @@ import { Admission } from './limits/admission.js';
 import { Quotas } from './limits/quotas.js';
 import { RedisLink, type RedisState } from './redis/redis-link.js';
 import { TenantCache } from './cache/tenant-cache.js';
+import { Usage } from './usage/usage.js';
 
 /** Without LISTEN, how often each process reloads token revocations. */
 const REVOCATION_POLL_MS = 5_000;
@@ -137,6 +138,8 @@ export class Tenantry {
   readonly loginThrottle: LoginThrottle;
   /** Password hashing, bounded and shared fairly by tenants (see src/auth/password-hasher.ts). */
   readonly passwords: PasswordHasher;
+  /** Usage metering per tenant and hour, written to the catalog (docs/usage.md). */
+  readonly usage: Usage;
   readonly #admin: Sql;
   readonly #platformPool: Sql;
   readonly #appPool: Sql;
@@ -196,6 +199,8 @@ export class Tenantry {
     this.quotas = new Quotas(this.plans, this.db);
     this.tenants = new TenantLifecycle(this.catalog, this.auditLog, this.db, options.databaseUrl, this.plans);
     this.tokens = new TokenService(options.jwt);
+    this.usage = new Usage(platformPool, { findTenant: (id) => this.catalog.findById(id), db: this.db },
+      { ...options.usage, timeoutMs: options.catalogTimeoutMs, log: this.log });
     this.credentials = new Credentials(this.tokens, this.revocations);
     const make: Record<ResolverName, () => TenantStrategy> = {
       subdomain: () => new SubdomainStrategy(this.catalog, options.baseDomain),
@@ -241,6 +246,7 @@ export class Tenantry {
     const appPool = createPool(runtimeUrl(options, roles.app, passwords.app),
       { max: options.poolMax, applicationName: 'tenantry-app', prepare, lanes: options.poolMax });
     const tenantry = new Tenantry(options, passwords, admin, platformPool, appPool, input);
+    tenantry.usage.start();
     // Start-up does not depend on Redis: give it a moment, then go on (in-process until it is up).
     await tenantry.redis?.waitUntilUp(2_000);
     await tenantry.revocations.load();
@@ -357,7 +363,9 @@ export class Tenantry {
     return this.#admin;
   }
 
+  /** Writes the usage counted last (before any pool closes), then closes everything. */
   async close(): Promise<void> {
+    await this.usage.close();
     this.#unsubscribe();
     this.cache.close();
     this.loginThrottle.close();

@@ -453,7 +453,7 @@ describe('tenantry CLI', () => {
       [['--help'], /Usage: tenantry <command>[\s\S]*migrate[\s\S]*check[\s\S]*tenants list/],
       [['migrate', '--help'], /Usage: tenantry migrate[\s\S]*--concurrency N[\s\S]*--canary N/],
       [['check', '--help'], /Usage: tenantry check/],
-      [['tenants', '--help'], /Usage: tenantry tenants <list\|create\|show\|suspend\|resume>/],
+      [['tenants', '--help'], /Usage: tenantry tenants <list\|create\|show\|suspend\|resume\|limits>/],
     ];
     const runs = await Promise.all(cases.map(([args]) => runCli(args, p.url)));
     runs.forEach((r, i) => {

@@ -21,7 +21,7 @@ const expected: Record<string, string[]> = {
   '.': [
     'CatalogUnavailableError', 'OptionsError', 'SLUG_PATTERN', 'TenantContextMissingError', 'Tenantry', 'TenantryError', 'UUID_PATTERN',
     'apiKeyScopes', 'builtInPlans', 'channels', 'checkSlug', 'currentPrincipal', 'currentTenant', 'errorCatalog', 'hashPassword', 'isRole',
-    'isTenantryError', 'isUuid', 'limitsView', 'loadOptions', 'onPlatformScope', 'peekTenant', 'planIsolation', 'registerErrors', 'registerRoles',
+    'isTenantryError', 'isUuid', 'limitsView', 'loadOptions', 'onPlatformScope', 'parseUsageRange', 'peekTenant', 'planIsolation', 'registerErrors', 'registerRoles',
     'requirePlatformScope', 'requireTenantScope', 'reservedSlugs', 'resolverNames', 'runWithTenant', 'subscribe', 'verifyPassword',
     'withPlatformScope',
   ],

@@ -25,7 +25,7 @@ describe('usage metering across server processes', () => {
     servers.push(s);
     return s;
   };
-  /** Admitted requests of acme: the answer's status (each one is an api_call). */
+  /** A request of acme; its status (200: admitted and counted; 429: refused by its plan's rate, not counted). */
   const get = async (s: ServerProcess): Promise<number> => {
     const res = await fetch(`http://127.0.0.1:${s.port}/api/v1/tickets?limit=1`, { headers: { 'x-tenant': 'acme', authorization: `Bearer ${token}` } });
     await res.arrayBuffer();
@@ -59,24 +59,29 @@ describe('usage metering across server processes', () => {
     const a = servers[0]!;
     const b = await start();
     const N = 40;
-    const statuses = await Promise.all(Array.from({ length: 2 * N }, (_, i) => get(i < N ? a : b)));
-    assert.ok(statuses.every((s) => s === 200), JSON.stringify(statuses));
+    const statuses = await Promise.all(Array.from({ length: 2 * N }, (_, i) => get(i % 2 ? a : b)));
+    // acme's plan limits its rate: a request refused with 429 was not admitted and is not counted.
+    assert.ok(statuses.every((s) => s === 200 || s === 429), JSON.stringify(statuses));
+    const admitted = statuses.filter((s) => s === 200).length;
+    assert.ok(admitted >= N / 2, `${admitted} admitted`);
     for (const s of [a, b]) s.child.kill('SIGTERM');
     const exits = await Promise.all([a.exited, b.exited]);
     assert.deepEqual(exits.map((e) => e.code), [0, 0], a.output() + b.output());
-    // The login on `a` and the 2N requests: all of them, at once (no interval to wait for).
-    assert.equal(await stored(), 2 * N + 1);
+    // The login on `a` and every admitted request: all of them, at once (no interval to wait for).
+    assert.equal(await stored(), admitted + 1);
   });
 
   it('SIGKILL loses at most the last flush interval', async () => {
     const base = await stored();
     const s = await start();
-    // Requests one after the other for a while; each one's end time is kept.
+    // Requests one after the other for a while; each counted one's end time is kept.
     const done: number[] = [];
     const until = Date.now() + 6 * FLUSH_MS;
     while (Date.now() < until) {
-      assert.equal(await get(s), 200);
-      done.push(Date.now());
+      const status = await get(s);
+      assert.ok(status === 200 || status === 429, String(status));
+      if (status === 200) done.push(Date.now());
+      else await sleep(20);
     }
     const killedAt = Date.now();
     process.kill(-s.child.pid!, 'SIGKILL');

@@ -4,6 +4,7 @@ import { TenantryError, hashPassword, limitsView, withPlatformScope, type Limits
 import { CreateTenantBody, IdParams, LimitsPatchBody, TenantListQuery } from '../schemas.js';
 import { decodeCursor, page } from '../pagination.js';
 import { createOwner } from '../owner.js';
+import { usageAdminRoutes } from './usage.js';
 
 export function tenantJson(t: Tenant) {
   return {
@@ -55,6 +56,7 @@ export async function adminRoutes(app: FastifyInstance, opts: { tenantry: Tenant
   });
 
   await app.register(limitRoutes, { tenantry });
+  await app.register(usageAdminRoutes, { tenantry });
 
   for (const [action, status] of [['suspend', 'suspended'], ['resume', 'active']] as const) {
     app.post<{ Params: IdParams }>(`/tenants/:id/${action}`, { schema: { params: IdParams } }, async (request) => {

@@ -116,6 +116,8 @@ export interface TenantryOptions {
    * lately); every other tenant is counted under `tenant="other"`. See docs/metrics.md.
    */
   readonly metricsTenantLabels: number;
+  /** Usage metering (docs/usage.md): how often counters are written, and storage sampled, milliseconds. */
+  readonly usage: { readonly flushMs: number; readonly storageSampleMs: number };
   /** Secrets were generated because none was configured (development only). */
   readonly generated: readonly string[];
 }
@@ -182,6 +184,8 @@ interface Resolved {
   'login.maxBlockSeconds': number;
   passwordHashConcurrency: number;
   metricsTenantLabels: number;
+  'usage.flushMs': number;
+  'usage.storageSampleMs': number;
 }
 
 /** The path of an option in TenantryOptions (`poolMax`, `jwt.secret`, …). */
@@ -461,6 +465,14 @@ export const optionTable: { readonly [K in OptionKey]: OptionSpec<Resolved[K]> }
     env: 'TENANTRY_METRICS_TENANT_LABELS', default: 100, ...integer(1, 100_000),
     doc: 'metrics (`GET /metrics`): at most this many tenants have series of their own, the most active lately (a decaying request count, re-ranked every few seconds); all others are counted under `tenant="other"`, so totals stay exact. See docs/metrics.md',
   },
+  'usage.flushMs': {
+    env: 'TENANTRY_USAGE_FLUSH_MS', default: 5_000, ...integer(100, 3_600_000),
+    doc: 'usage counters (api_calls, db_time_ms, egress_bytes, storage_bytes per tenant and hour) are written to the catalog at least this often, idempotently, and on shutdown; a process killed with SIGKILL loses at most this much of them (docs/usage.md)',
+  },
+  'usage.storageSampleMs': {
+    env: 'TENANTRY_USAGE_STORAGE_SAMPLE_MS', default: 3_600_000, ...integer(1_000, 86_400_000),
+    doc: 'how often the storage of each tenant that had requests since the last pass is measured for usage (`storage_bytes`: its rows, schema or database, by placement)',
+  },
 };
 
 /** The value of a path (`jwt.secret`) in a nested object, or undefined. */
@@ -554,6 +566,7 @@ export function loadOptions(explicit: TenantryOptionsInput, env: Env = process.e
     }),
     passwordHashConcurrency: o.passwordHashConcurrency,
     metricsTenantLabels: o.metricsTenantLabels,
+    usage: Object.freeze({ flushMs: o['usage.flushMs'], storageSampleMs: o['usage.storageSampleMs'] }),
     generated: Object.freeze([...new Set([...(explicit.generated ?? []), ...generated])]),
   });
 }

@@ -28,6 +28,8 @@ export const channels = {
   requestAdmitted: 'tenantry:request:admitted',
   /** A request of a resolved tenant was refused by admission control (429): RequestLimitedEvent. */
   requestLimited: 'tenantry:request:limited',
+  /** An admitted request's answer was sent (or its client went away): RequestCompletedEvent. */
+  requestCompleted: 'tenantry:request:completed',
   /** A data-plane call (`db.query()` or `db.transaction()`) ended: TransactionEvent. */
   transaction: 'tenantry:data:transaction',
   /** A tenant was looked up in the catalog (cache or database): CatalogLookupEvent. */
@@ -74,6 +76,20 @@ export interface RequestLimitedEvent {
   readonly retryAfterSeconds: number;
 }
 
+/** `tenantry:request:completed` */
+export interface RequestCompletedEvent {
+  readonly requestId: string;
+  readonly tenantId: string;
+  readonly isolation: Isolation;
+  /** The answer's status code. */
+  readonly statusCode: number;
+  /**
+   * Bytes of the answer's body: its `Content-Length` (Fastify sets it for every string or buffer
+   * body); 0 without one (no body, or a stream).
+   */
+  readonly bodyBytes: number;
+}
+
 /** `tenantry:data:transaction` */
 export interface TransactionEvent {
   readonly tenantId: string;
@@ -105,6 +121,7 @@ export interface EventMessages {
   'tenantry:request:resolved': RequestResolvedEvent;
   'tenantry:request:admitted': RequestAdmittedEvent;
   'tenantry:request:limited': RequestLimitedEvent;
+  'tenantry:request:completed': RequestCompletedEvent;
   'tenantry:data:transaction': TransactionEvent;
   'tenantry:catalog:lookup': CatalogLookupEvent;
 }
@@ -128,6 +145,7 @@ export const events = {
   requestResolved: typed(channels.requestResolved),
   requestAdmitted: typed(channels.requestAdmitted),
   requestLimited: typed(channels.requestLimited),
+  requestCompleted: typed(channels.requestCompleted),
   transaction: typed(channels.transaction),
   catalogLookup: typed(channels.catalogLookup),
 } as const;

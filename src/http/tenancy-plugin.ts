@@ -39,6 +39,10 @@ export interface TenancyPluginOptions {
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/** Set on a request once it has passed resolution, its credential checks and admission. */
+const kAdmitted = Symbol('tenantry.admitted');
+type AdmittedMark = { [kAdmitted]: boolean };
+
 /** `read` for methods that change nothing, `write` for the others. */
 export function scopeOfMethod(request: FastifyRequest): ApiKeyScope {
   return SAFE_METHODS.has(request.method) ? 'read' : 'write';
@@ -57,6 +61,7 @@ function hostOf(request: FastifyRequest): string {
  */
 async function tenancy(app: FastifyInstance, opts: TenancyPluginOptions): Promise<void> {
   app.decorateRequest('tenancy', null);
+  app.decorateRequest(kAdmitted, false);
 
   const admission = opts.admission;
   // Rate and concurrency, after the credential (an anonymous request naming a tenant cannot
@@ -94,6 +99,7 @@ async function tenancy(app: FastifyInstance, opts: TenancyPluginOptions): Promis
     request.tenancy = resolution;
     bindTenant(request, resolution.tenant);
     if (admission) await limit(request, reply, resolution.tenant);
+    (request as unknown as AdmittedMark)[kAdmitted] = true;
   };
 
   app.addHook('onRequest', async (request, reply) => {
@@ -116,6 +122,20 @@ async function tenancy(app: FastifyInstance, opts: TenancyPluginOptions): Promis
       events.requestAdmitted.publish({ requestId: request.id, tenantId: r.tenant.id, isolation: r.tenant.isolation, principal: r.principal?.kind ?? null });
     }
     runWithTenant(r.tenant, done, { principal: r.principal, requestId: request.id, signal: clientGone(reply.raw) });
+  });
+
+  // Every admitted request, whatever its answer (a 400 for its body too), once the answer has gone
+  // or the client has: what usage metering counts (api_calls, egress_bytes).
+  app.addHook('onResponse', (request, reply, done) => {
+    if ((request as unknown as AdmittedMark)[kAdmitted] && events.requestCompleted.hasSubscribers) {
+      const r = request.tenancy!;
+      const length = Number(reply.getHeader('content-length'));
+      events.requestCompleted.publish({
+        requestId: request.id, tenantId: r.tenant.id, isolation: r.tenant.isolation,
+        statusCode: reply.statusCode, bodyBytes: Number.isFinite(length) && length > 0 ? length : 0,
+      });
+    }
+    done();
   });
 }
 /**
