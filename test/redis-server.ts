@@ -5,10 +5,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
+import { freePort } from '../src/embedded/embedded-postgres.js';
 
 export interface TestRedis {
   readonly port: number;
+  /** The server process (its CPU time can be read from /proc). */
+  readonly pid: () => number | undefined;
   readonly url: string;
   /** Stops the server (SIGKILL: like a crash; its data is gone). */
   stop(): Promise<void>;
@@ -24,17 +26,6 @@ export function sharedRedisUrl(): string {
 /** A key prefix no other test uses. */
 export function uniquePrefix(name: string): string {
   return `test:${name}:${randomBytes(4).toString('hex')}:`;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitForPort(port: number, ms: number): Promise<void> {
@@ -69,5 +60,5 @@ export async function startTestRedis(): Promise<TestRedis> {
     await exited;
   };
   await start();
-  return { port, url: `redis://127.0.0.1:${port}`, start, stop };
+  return { port, url: `redis://127.0.0.1:${port}`, pid: () => child?.pid, start, stop };
 }
