@@ -100,6 +100,9 @@ export function startTestTenantry(databaseUrl: string, overrides: Partial<Tenant
     migrationsDir,
     appPlans: helpdeskPlans,
     plans: roomyPlans,
+    // Suites log in (and fail on purpose) far more often than a person: the sign-in throttle is the
+    // subject of test/login-throttle.test.ts, which sets its own limits.
+    login: { accountFailures: 1_000_000, addressFailures: 1_000_000, windowSeconds: 60, maxBlockSeconds: 1 },
     jwt: { secret: JWT_SECRET, issuer: 'tenantry', audience: 'tenantry-api', ttlSeconds: 3600 },
     rolePasswords: { app: ROLE_PASSWORD, platform: ROLE_PASSWORD },
     ...throughPgBouncer(),
