@@ -225,7 +225,13 @@ export class Tenantry {
     const options = loadOptions(input);
     const admin = createPool(options.databaseUrl, { max: 4, applicationName: 'tenantry-admin' });
     let passwords: RolePasswords;
+    // Instances starting at once on one database (replicas, a rolling deploy) prepare it in turn:
+    // the re-asserted GRANTs and ALTERs of two at once fail with "tuple concurrently updated".
+    // A session lock on a connection of its own, gone with it (also if this process dies).
+    const preparing = input.bootstrap !== false || input.migrate !== false;
+    const turn = preparing ? createPool(options.databaseUrl, { max: 1, applicationName: 'tenantry-start' }) : undefined;
     try {
+      await turn?.query("select pg_advisory_lock(hashtext('tenantry.start'))");
       passwords = input.bootstrap === false
         ? await preparedDatabase(admin, options.rolePasswords, { catalog: input.migrate === false })
         : await bootstrapDatabase(admin, options.rolePasswords, input.log ?? consoleLog);
@@ -237,6 +243,8 @@ export class Tenantry {
     } catch (err) {
       await admin.end();
       throw err;
+    } finally {
+      await turn?.end();
     }
     const prepare = options.pooler !== 'transaction';
     const platformPool = createPool(runtimeUrl(options, roles.platform, passwords.platform),
