@@ -160,6 +160,11 @@ async function ensureRolesOnce(admin: Sql, passwords?: RolePasswords): Promise<R
     // NOINHERIT: the runtime role is a member of every schema tenant's role so that it can
     // SET ROLE to one, but it must not hold their privileges itself.
     await tx.query(`alter role ${ident(roles.app)} noinherit`);
+    // No parallel query for tenant work: a tenant's share of connections (its plan's
+    // db_connections) must bound the cores its statements take — a parallel scan would add
+    // workers beyond it, out of everyone else's CPU. Set on the role, so it costs no statement;
+    // the runtime pools (and PgBouncer's server connections) log in as this role.
+    await tx.query(`alter role ${ident(roles.app)} set max_parallel_workers_per_gather = 0`);
     await tx.query('create schema if not exists tenantry_admin');
     await tx.query('revoke all on schema tenantry_admin from public');
     await tx.query('create table if not exists tenantry_admin.role_passwords (role text primary key, password text not null)');

@@ -62,7 +62,7 @@ const ranges: Readonly<Record<ScalarLimit, readonly [number, number]>> = {
  * storage_bytes).
  */
 export const builtInPlans: Readonly<Record<string, Limits>> = Object.freeze({
-  free: { requests_per_second: 50, burst: 100, concurrent_requests: 10, db_connections: 2, statement_timeout_ms: 2_000, quotas: {} },
+  free: { requests_per_second: 50, burst: 100, concurrent_requests: 10, db_connections: 1, statement_timeout_ms: 2_000, quotas: {} },
   pro: { requests_per_second: 200, burst: 400, concurrent_requests: 20, db_connections: 3, statement_timeout_ms: 5_000, quotas: {} },
   business: { requests_per_second: 500, burst: 1_000, concurrent_requests: 40, db_connections: 4, statement_timeout_ms: 10_000, quotas: {} },
   enterprise: { requests_per_second: 1_000, burst: 2_000, concurrent_requests: 80, db_connections: 6, statement_timeout_ms: 30_000, quotas: {} },
