@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { TenantryError, hashPassword, limitsView, withPlatformScope, type LimitsPatch, type Tenant, type Tenantry } from '../../src/index.js';
+import { TenantryError, hashPassword, limitsView, type LimitsPatch, type Tenant, type Tenantry } from '../../src/index.js';
+import { adminScoped } from './admin-scope.js';
 import { CreateTenantBody, IdParams, LimitsPatchBody, TenantListQuery } from '../schemas.js';
 import { decodeCursor, page } from '../pagination.js';
 import { createOwner } from '../owner.js';
@@ -31,12 +32,11 @@ export async function adminRoutes(app: FastifyInstance, opts: { tenantry: Tenant
     if (!m || !timingSafeEqual(digest(m[1]!), expected)) throw new TenantryError('admin_token_invalid');
   });
 
-  const scoped = <T>(reason: string, fn: () => Promise<T>) => withPlatformScope({ actor: 'admin-api', reason }, fn);
 
   app.post<{ Body: CreateTenantBody }>('/tenants', { schema: { body: CreateTenantBody } }, async (request, reply) => {
     const { owner, ...input } = request.body;
     const passwordHash = await hashPassword(owner.password);
-    const { tenant, init: ownerId } = await scoped(`create tenant ${input.slug}`, () => tenantry.createTenant(input,
+    const { tenant, init: ownerId } = await adminScoped(`create tenant ${input.slug}`, () => tenantry.createTenant(input,
       () => createOwner(tenantry, owner, passwordHash)));
     return reply.status(201).send({ ...tenantJson(tenant), owner: { id: ownerId, email: owner.email.toLowerCase(), name: owner.name } });
   });
@@ -44,13 +44,13 @@ export async function adminRoutes(app: FastifyInstance, opts: { tenantry: Tenant
   app.get<{ Querystring: TenantListQuery }>('/tenants', { schema: { querystring: TenantListQuery } }, async (request) => {
     const { limit, cursor } = request.query;
     const after = decodeCursor(cursor);
-    const rows = await scoped('list tenants', () => tenantry.catalog.list({ limit: limit + 1, after }));
+    const rows = await adminScoped('list tenants', () => tenantry.catalog.list({ limit: limit + 1, after }));
     const { data, next_cursor } = page(rows, limit);
     return { data: data.map(tenantJson), next_cursor };
   });
 
   app.get<{ Params: IdParams }>('/tenants/:id', { schema: { params: IdParams } }, async (request) => {
-    const tenant = await scoped('show tenant', () => tenantry.catalog.findById(request.params.id));
+    const tenant = await adminScoped('show tenant', () => tenantry.catalog.findById(request.params.id));
     if (!tenant) throw new TenantryError('tenant_not_found');
     return tenantJson(tenant);
   });
@@ -60,7 +60,7 @@ export async function adminRoutes(app: FastifyInstance, opts: { tenantry: Tenant
 
   for (const [action, status] of [['suspend', 'suspended'], ['resume', 'active']] as const) {
     app.post<{ Params: IdParams }>(`/tenants/:id/${action}`, { schema: { params: IdParams } }, async (request) => {
-      const tenant = await scoped(`${action} tenant`, () => tenantry.setTenantStatus(request.params.id, status));
+      const tenant = await adminScoped(`${action} tenant`, () => tenantry.setTenantStatus(request.params.id, status));
       if (!tenant) throw new TenantryError('tenant_not_found');
       return tenantJson(tenant);
     });
@@ -74,20 +74,19 @@ export async function adminRoutes(app: FastifyInstance, opts: { tenantry: Tenant
  */
 export async function limitRoutes(app: FastifyInstance, opts: { tenantry: Tenantry }): Promise<void> {
   const { tenantry } = opts;
-  const scoped = <T>(reason: string, fn: () => Promise<T>) => withPlatformScope({ actor: 'admin-api', reason }, fn);
 
   app.get('/plans', async () => ({
     data: [...tenantry.plans.all()].map(([name, limits]) => ({ name, ...limits })),
   }));
 
   app.get<{ Params: IdParams }>('/tenants/:id/limits', { schema: { params: IdParams } }, async (request) => {
-    const tenant = await scoped('show tenant limits', () => tenantry.catalog.findById(request.params.id));
+    const tenant = await adminScoped('show tenant limits', () => tenantry.catalog.findById(request.params.id));
     if (!tenant) throw new TenantryError('tenant_not_found');
     return limitsView(tenantry.plans, tenant);
   });
 
   app.patch<{ Params: IdParams; Body: LimitsPatchBody }>('/tenants/:id/limits', { schema: { params: IdParams, body: LimitsPatchBody } }, async (request) => {
-    const tenant = await scoped('change tenant limits', () => tenantry.tenants.setLimits(request.params.id, request.body as LimitsPatch));
+    const tenant = await adminScoped('change tenant limits', () => tenantry.tenants.setLimits(request.params.id, request.body as LimitsPatch));
     if (!tenant) throw new TenantryError('tenant_not_found');
     return limitsView(tenantry.plans, tenant);
   });

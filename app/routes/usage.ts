@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { TenantryError, parseUsageRange, withPlatformScope, type Tenantry, type UsageRange, type UsageRecord } from '../../src/index.js';
+import { TenantryError, parseUsageRange, type Tenantry, type UsageRange, type UsageRecord } from '../../src/index.js';
 import { requireRole } from '../../src/http/index.js';
 import { usageReaders } from '../roles.js';
+import { adminScoped } from './admin-scope.js';
 import { IdParams, UsageQuery } from '../schemas.js';
 
 /** A usage row as the API shows it (snake_case; `tenant_id` on the admin routes only). */
@@ -59,11 +60,9 @@ export async function usageRoutes(app: FastifyInstance, { tenantry }: { tenantry
  * parameters; JSON, or CSV with `Accept: text/csv`. In the audited platform scope.
  */
 export async function usageAdminRoutes(app: FastifyInstance, { tenantry }: { tenantry: Tenantry }): Promise<void> {
-  const scoped = <T>(reason: string, fn: () => Promise<T>) => withPlatformScope({ actor: 'admin-api', reason }, fn);
-
   app.get<{ Params: IdParams; Querystring: UsageQuery }>('/tenants/:id/usage', { schema: { params: IdParams, querystring: UsageQuery } }, async (request, reply) => {
     const range = parseUsageRange(request.query);
-    const rows = await scoped('show tenant usage', async () => {
+    const rows = await adminScoped('show tenant usage', async () => {
       if (!(await tenantry.catalog.findById(request.params.id))) throw new TenantryError('tenant_not_found');
       return tenantry.usage.queryAll(range, { tenantId: request.params.id });
     });
@@ -72,7 +71,7 @@ export async function usageAdminRoutes(app: FastifyInstance, { tenantry }: { ten
 
   app.get<{ Querystring: UsageQuery }>('/usage', { schema: { querystring: UsageQuery } }, async (request, reply) => {
     const range = parseUsageRange(request.query);
-    const rows = await scoped('export usage', () => tenantry.usage.queryAll(range));
+    const rows = await adminScoped('export usage', () => tenantry.usage.queryAll(range));
     return send(request, reply, range, rows);
   });
 }

@@ -83,11 +83,6 @@ export class Admission {
     return p;
   }
 
-  /** Requests of a tenant in progress in this process's in-process store (tests, gauges). */
-  inFlightLocally(tenantId: string): number {
-    return this.#memory.inFlight(tenantId);
-  }
-
   async close(): Promise<void> {
     await Promise.all([this.#memory.close(), this.#redis?.close()]);
   }

@@ -35,11 +35,6 @@ export class MemoryLimitStore implements LimitStore {
     return admitGcra(s, now, rate, concurrency, () => { s.inFlight--; });
   }
 
-  /** Leases held in this process for a tenant (tests, gauges). */
-  inFlight(tenantId: string): number {
-    return this.#tenants.get(tenantId)?.inFlight ?? 0;
-  }
-
   #forgetIdle(): void {
     const now = performance.now();
     for (const [id, s] of this.#tenants) if (s.inFlight === 0 && s.tat <= now) this.#tenants.delete(id);
