@@ -25,3 +25,6 @@ export function canManageApiKeys(role: string): boolean {
 
 /** Who may read the tenant's usage. */
 export const usageReaders: readonly Role[] = ['owner', 'admin'];
+
+/** Who may read the tenant's audit log and analytics. */
+export const auditReaders: readonly Role[] = ['owner', 'admin'];

@@ -112,3 +112,22 @@ export const UsageQuery = Type.Object({
   granularity: Type.Optional(Type.String({ minLength: 1, maxLength: 16 })),
 }, strict);
 export type UsageQuery = Static<typeof UsageQuery>;
+
+export const AuditLogQuery = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
+  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+}, strict);
+export type AuditLogQuery = Static<typeof AuditLogQuery>;
+
+export const AdminAuditLogQuery = Type.Object({
+  /** A tenant's id or slug: its merged trail; absent: the whole platform log. */
+  tenant: Type.Optional(Type.String({ minLength: 1, maxLength: 63 })),
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
+  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+}, strict);
+export type AdminAuditLogQuery = Static<typeof AdminAuditLogQuery>;
+
+export const AnalyticsQuery = Type.Object({
+  days: Type.Integer({ minimum: 1, maximum: 90, default: 30 }),
+}, strict);
+export type AnalyticsQuery = Static<typeof AnalyticsQuery>;

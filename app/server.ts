@@ -10,6 +10,7 @@ import { authRoutes } from './routes/auth.js';
 import { ticketRoutes } from './routes/tickets.js';
 import { userRoutes } from './routes/users.js';
 import { usageRoutes } from './routes/usage.js';
+import { auditRoutes } from './routes/audit.js';
 
 export interface ServerOptions {
   readonly tenantry: Tenantry;
@@ -27,6 +28,11 @@ export interface ServerOptions {
   readonly drain?: Drain;
   /** false: no rate or concurrency admission (the benchmark's baseline); default: tenantry.admission. */
   readonly admission?: false;
+  /**
+   * false: Fastify's request lines as they come, without the tenant fields and without a request
+   * id taken from X-Request-Id (the cost benchmark's baseline); default true.
+   */
+  readonly logEnrichment?: boolean;
 }
 
 /** The helpdesk: built only on tenantry's public API (src/index.ts and src/http). */
@@ -38,7 +44,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? false }),
     bodyLimit: opts.bodyLimit ?? 64 * 1024,
     // X-Request-Id kept when valid, request_id in every log line, "incoming request" logged once the tenant is known.
-    ...requestLogOptions(),
+    ...(opts.logEnrichment === false ? {} : requestLogOptions()),
   });
   // At most TENANTRY_MAX_CONNECTIONS_PER_CLIENT connections per client address (429, closed).
   installClientLimits(app, { maxConnectionsPerClient: opts.tenantry.options.maxConnectionsPerClient });
@@ -65,6 +71,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     await api.register(ticketRoutes, { tenantry });
     await api.register(apiKeyRoutes, { tenantry });
     await api.register(usageRoutes, { tenantry });
+    await api.register(auditRoutes, { tenantry });
   }, { prefix: '/api/v1' });
   return app;
 }

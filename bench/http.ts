@@ -11,7 +11,7 @@ import type { Sql } from '../src/data/driver/index.js';
 import { BARE_APPLICATION_NAME, BARE_RLS_APPLICATION_NAME, projectRoot, type OrchestratorMessage, type ServerMessage } from './common.js';
 import { median, ratio, round } from './stats.js';
 
-export type Side = 'tenantry' | 'bare-rls' | 'bare' | 'tenantry-pgb' | 'bare-pgb' | 'tenantry-noadmission' | 'tenantry-redis';
+export type Side = 'tenantry' | 'bare-rls' | 'bare' | 'tenantry-pgb' | 'bare-pgb' | 'tenantry-noadmission' | 'tenantry-redis' | 'tenantry-plain' | 'tenantry-noaudit';
 export const sideNames: Record<Side, string> = {
   tenantry: 'tenantry (helpdesk, JWT, RLS)',
   'bare-rls': 'bare-rls (Fastify, RLS context by hand)',
@@ -19,6 +19,8 @@ export const sideNames: Record<Side, string> = {
   'tenantry-pgb': 'tenantry through PgBouncer (pooler=transaction)',
   'bare-pgb': 'bare through PgBouncer (unnamed statements)',
   'tenantry-noadmission': 'tenantry, no admission (the tenancy plugin without limits)',
+  'tenantry-plain': 'tenantry without metrics, spans, metering, audit, log enrichment',
+  'tenantry-noaudit': 'tenantry with everything but the audit entries',
   'tenantry-redis': 'tenantry, admission in Redis (limits never reached)',
 };
 

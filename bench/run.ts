@@ -11,10 +11,12 @@
  *      loaded from this process with autocannon in alternating rounds
  *   4. admission: the helpdesk without admission, with in-process admission and with admission
  *      in Redis (limits never reached), alternating rounds the same way
- *   5. noisy neighbour and 6. cohorts (bench/neighbours.ts): catalog tenants under the built-in
+ *   5. observe (bench/observe.ts): metrics, spans, metering, audit entries and log enrichment
+ *      on and off, on reads and on writes
+ *   6. noisy neighbour and 7. cohorts (bench/neighbours.ts): catalog tenants under the built-in
  *      plans, open-loop load
  *
- * BENCH_ONLY=http,driver,admission,noisy,cohorts (any of them, comma-separated) runs a part.
+ * BENCH_ONLY=http,driver,admission,observe,noisy,cohorts (any of them, comma-separated) runs a part.
  *
  * Results: a table on stdout and bench/results/latest.json. Settings: see `settings` below.
  */
@@ -35,6 +37,7 @@ import { fmt, ratio, round, table } from './stats.js';
 import { openBenchRedis } from './redis.js';
 import { createBenchTenants, loginOwner, type BenchTenant, type TenantSpec } from './tenants.js';
 import { cohortReport, noisyReport, runCohorts, runNoisy, type CohortResult, type NoisyResult } from './neighbours.js';
+import { observeReport, runObserve, type ObserveResult } from './observe.js';
 
 const HTTP_TARGET = 0.85;
 const ADMISSION_TARGET = 0.95;
@@ -47,7 +50,7 @@ function int(name: string, fallback: number, min = 1): number {
   return n;
 }
 
-const scenarios = ['driver', 'http', 'admission', 'noisy', 'cohorts'] as const;
+const scenarios = ['driver', 'http', 'admission', 'observe', 'noisy', 'cohorts'] as const;
 type Scenario = (typeof scenarios)[number];
 const selected = new Set<Scenario>(process.env.BENCH_ONLY
   ? process.env.BENCH_ONLY.split(',').map((x) => {
@@ -226,6 +229,9 @@ async function main(): Promise<number> {
   let admission: (HttpResult & { redis: { server: string; prefix: string } }) | undefined;
   if (selected.has('admission')) admission = await runAdmission(db, ids);
 
+  let observe: ObserveResult | undefined;
+  if (selected.has('observe')) observe = await runObserve({ db, ids, settings: settings.http, onCleanup, log, login });
+
   let noisy: NoisyResult | undefined;
   let cohorts: CohortResult | undefined;
   if (selected.has('noisy') || selected.has('cohorts')) ({ noisy, cohorts } = await runNeighbours(db));
@@ -239,6 +245,7 @@ async function main(): Promise<number> {
     settings,
     http,
     admission,
+    observe,
     noisy,
     cohorts,
     driver: driver && {
@@ -377,6 +384,7 @@ interface Report {
   machine: Awaited<ReturnType<typeof machine>> & { loadAvgAtEnd: number[] };
   http: HttpResult | undefined;
   admission: (HttpResult & { redis: { server: string } }) | undefined;
+  observe: ObserveResult | undefined;
   noisy: NoisyResult | undefined;
   cohorts: CohortResult | undefined;
   driver: (DriverResult & { ratios: { concurrent: ReturnType<typeof driverRatios>; sequential: ReturnType<typeof driverRatios> } }) | undefined;
@@ -468,6 +476,11 @@ function report(r: Report): string {
     out.push('', table(['round', 'side', 'req/s', 'p50 ms', 'p99 ms', 'server µs/req', 'PG µs/req', 'Redis µs/req', 'loadgen CPU %'],
       a.rounds.map((x) => [String(x.round), x.side, fmt(x.rps), fmt(x.latencyP50Ms), fmt(x.latencyP99Ms), fmt(x.serverCpuUsPerReq, 1),
         x.pgCpuUsPerReq === undefined ? 'n/a' : fmt(x.pgCpuUsPerReq, 1), x.otherCpuUsPerReq === undefined ? '' : fmt(x.otherCpuUsPerReq, 1), fmt(x.loadgenCpuPct)])));
+  }
+  if (r.observe) {
+    const o = observeReport(r.observe);
+    out.push(...o.lines);
+    warns.push(...o.warns);
   }
   if (r.noisy) out.push('', ...noisyReport(r.noisy, warns));
   if (r.cohorts) out.push('', ...cohortReport(r.cohorts, warns));

@@ -33,7 +33,7 @@ export {
 } from './errors.js';
 export { registerRoles, isRole, type Role, type RegisteredRoles } from './auth/roles.js';
 
-// Tenants and credentials (reached through a started Tenantry: tenantry.catalog, .credentials, .apiKeys, .auditLog).
+// Tenants and credentials (reached through a started Tenantry: tenantry.catalog, .credentials, .apiKeys, .auditLog, .audit).
 export type { Tenant, TenantStatus, Isolation } from './catalog/types.js';
 export type { TenantCatalog } from './catalog/tenant-catalog.js';
 export { checkSlug, reservedSlugs, SLUG_PATTERN } from './catalog/slug.js';
@@ -42,6 +42,8 @@ export { apiKeyScopes, type ApiKeys, type ApiKeyRecord, type ApiKeyScope } from 
 export type { Credentials, Authenticated, IssuedToken } from './auth/credentials.js';
 export type { TokenClaims, TokenOptions } from './auth/token-service.js';
 export type { AuditLog, AuditEntry, AuditEntryInput } from './audit-log/audit-log.js';
+export type { TenantAuditLog, TenantLogEntry, ActivityDay } from './audit-log/tenant-log.js';
+export type { AuditRecord, AuditActor } from './audit-log/tenant-log-sql.js';
 export { hashPassword, verifyPassword } from './auth/password.js';
 
 // The data plane (tenantry.db) and, for implementers, the placement interface.

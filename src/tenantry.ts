@@ -6,6 +6,7 @@ import { LoginThrottle } from './auth/login-throttle.js';
 import { PasswordHasher } from './auth/password-hasher.js';
 import { TokenService } from './auth/token-service.js';
 import { AuditLog } from './audit-log/audit-log.js';
+import { TenantAuditLog } from './audit-log/tenant-log.js';
 import { followCatalogChannel } from './catalog/catalog-channel.js';
 import { TenantCatalog } from './catalog/tenant-catalog.js';
 import type { Tenant } from './catalog/types.js';
@@ -68,6 +69,13 @@ export interface StartOptions extends TenantryOptionsInput {
   readonly appPlans?: Readonly<Record<string, PlanInput>>;
   /** Where the toolkit reports what it does on its own (Redis lost and back, …); default: the console. */
   readonly log?: TenantryLog;
+  /**
+   * Append `tx.audit` entries to the tenant audit logs (default true). false drops them: for
+   * measuring what they cost (npm run bench), not for production — the platform log is kept.
+   */
+  readonly audit?: boolean;
+  /** Count usage (default true). false: nothing is counted or flushed (for measuring its cost). */
+  readonly metering?: boolean;
 }
 
 /** The connections of a started toolkit right now (`Tenantry.poolStats()`), for metrics. */
@@ -100,7 +108,7 @@ const consoleLog: TenantryLog = {
 /** Applies the control-plane catalog's own migrations (schema `tenantry`). */
 export async function migrateCatalog(admin: Sql): Promise<TargetResult> {
   return applyMigrations(admin, schemas.catalog, await loadMigrations(catalogMigrations),
-    { ownerRole: roles.owner, label: 'catalog', grantTo: roles.platform });
+    { ownerRole: roles.owner, label: 'catalog', grantTo: roles.platform, appendOnly: ['audit_log'] });
 }
 
 export { planIsolation, type CreateTenantOptions } from './lifecycle/tenant-lifecycle.js';
@@ -121,7 +129,10 @@ export class Tenantry {
   /** The current tenant's API keys. */
   readonly apiKeys: ApiKeys;
   /** The platform's audit log. */
+  /** The platform audit log (catalog): platform scope entries, tenant lifecycle, API keys. */
   readonly auditLog: AuditLog;
+  /** The current tenant's audit trail (its own log merged with the platform's entries about it) and activity. */
+  readonly audit: TenantAuditLog;
   readonly strategies: readonly TenantStrategy[];
   /** Plans and each tenant's effective limits. */
   readonly plans: Plans;
@@ -194,10 +205,12 @@ export class Tenantry {
       limitsOf: (tenant) => this.plans.of(tenant).limits,
       sharedPoolSize: options.poolMax,
       queueTimeoutMs: options.dbQueueTimeoutMs,
+      audit: input.audit !== false,
     });
+    this.audit = new TenantAuditLog(this.db, this.auditLog);
     this.admission = new Admission(this.plans, this.redis, options.leaseTtlMs);
     this.quotas = new Quotas(this.plans, this.db);
-    this.tenants = new TenantLifecycle(this.catalog, this.auditLog, this.db, options.databaseUrl, this.plans);
+    this.tenants = new TenantLifecycle(this.catalog, this.db, options.databaseUrl, this.plans);
     this.tokens = new TokenService(options.jwt);
     this.usage = new Usage(platformPool, { findTenant: (id) => this.catalog.findById(id), db: this.db },
       { ...options.usage, timeoutMs: options.catalogTimeoutMs, log: this.log });
@@ -210,9 +223,9 @@ export class Tenantry {
       apikey: () => new ApiKeyStrategy(this.catalog, this.apiKeys),
     };
     this.strategies = Object.freeze(options.resolvers.map((r) => make[r]()));
-    // Every entry into the platform scope lands in the audit log.
+    // Every entry into the platform scope lands in the audit log before its work starts.
     this.#unsubscribe = onPlatformScope((e) => {
-      this.auditLog.append({ actor: e.actor, action: 'platform_scope', detail: { reason: e.reason } }).catch(() => {});
+      return this.auditLog.append({ actor: e.actor, action: 'platform_scope', detail: { reason: e.reason } });
     });
   }
 
@@ -254,7 +267,7 @@ export class Tenantry {
     const appPool = createPool(runtimeUrl(options, roles.app, passwords.app),
       { max: options.poolMax, applicationName: 'tenantry-app', prepare, lanes: options.poolMax });
     const tenantry = new Tenantry(options, passwords, admin, platformPool, appPool, input);
-    tenantry.usage.start();
+    if (input.metering !== false) tenantry.usage.start();
     // Start-up does not depend on Redis: give it a moment, then go on (in-process until it is up).
     await tenantry.redis?.waitUntilUp(2_000);
     await tenantry.revocations.load();
@@ -291,7 +304,7 @@ export class Tenantry {
   static async migrate(admin: Sql, migrationsDir: string): Promise<TargetResult[]> {
     const catalog = await migrateCatalog(admin);
     const pooled = await applyMigrations(admin, schemas.pooled, await loadMigrations(migrationsDir),
-      { ownerRole: roles.owner, label: `pooled:${schemas.pooled}`, grantTo: roles.app, audit: true });
+      { ownerRole: roles.owner, label: `pooled:${schemas.pooled}`, grantTo: roles.app, audit: true, tenantLog: true });
     return [catalog, pooled];
   }
 

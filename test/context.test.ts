@@ -35,7 +35,7 @@ describe('tenant context', () => {
       assert.equal(requirePlatformScope().actor, 'test');
     });
     assert.throws(() => requirePlatformScope(), /withPlatformScope/);
-    assert.throws(() => withPlatformScope({ actor: '', reason: '' }, () => 1), TypeError);
+    await assert.rejects(() => withPlatformScope({ actor: '', reason: '' }, () => 1), TypeError);
   });
 });
 

@@ -402,7 +402,7 @@ describe('data plane (pooled) on PostgreSQL', () => {
         join pg_attribute a on a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped
         where n.nspname = 'app' and c.relkind in ('r', 'p')
         order by c.relname`);
-      assert.deepEqual(tables.map((t) => t.name), ['comments', 'tickets', 'users']);
+      assert.deepEqual(tables.map((t) => t.name), ['comments', 'tenantry_audit_log', 'tickets', 'users']);
       for (const t of tables) {
         assert.deepEqual(t, { name: t.name, rls: true, force: true, full_policy: true, tenant_index: true, tenant_pk: true, bad_fks: [] });
       }

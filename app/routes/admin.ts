@@ -6,6 +6,7 @@ import { CreateTenantBody, IdParams, LimitsPatchBody, TenantListQuery } from '..
 import { decodeCursor, page } from '../pagination.js';
 import { createOwner } from '../owner.js';
 import { usageAdminRoutes } from './usage.js';
+import { auditAdminRoutes } from './audit.js';
 
 export function tenantJson(t: Tenant) {
   return {
@@ -57,6 +58,7 @@ export async function adminRoutes(app: FastifyInstance, opts: { tenantry: Tenant
 
   await app.register(limitRoutes, { tenantry });
   await app.register(usageAdminRoutes, { tenantry });
+  await app.register(auditAdminRoutes, { tenantry });
 
   for (const [action, status] of [['suspend', 'suspended'], ['resume', 'active']] as const) {
     app.post<{ Params: IdParams }>(`/tenants/:id/${action}`, { schema: { params: IdParams } }, async (request) => {

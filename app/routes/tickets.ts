@@ -66,11 +66,15 @@ export async function ticketRoutes(app: FastifyInstance, { tenantry }: { tenantr
     const me = principalOf(request);
     const { title, description, priority, assignee_id } = request.body;
     // The plan's ticket quota (403 quota_exceeded, nothing written) is checked in the insert's transaction.
-    const [ticket] = await tenantry.quotas.guard('tickets', { table: 'tickets' }, (q) => q.query(
-      `insert into tickets (id, title, description, priority, requester_id, assignee_id)
-       values ($1, $2, $3, $4, $5, $6) returning ${columns}`,
-      [uuidv7(), title, description ?? '', priority ?? 'normal', me.kind === 'user' ? me.id : null, assignee_id ?? null],
-    )).catch(assigneeReference);
+    const id = uuidv7();
+    const [ticket] = await tenantry.quotas.guard('tickets', { table: 'tickets' }, (tx) => {
+      // Appended at COMMIT, in this transaction: no ticket without its entry, no entry without its ticket.
+      tx.audit({ action: 'ticket.created', target: { type: 'ticket', id }, detail: { title, priority: priority ?? 'normal', assignee_id: assignee_id ?? null } });
+      return tx.query(
+        `insert into tickets (id, title, description, priority, requester_id, assignee_id)
+         values ($1, $2, $3, $4, $5, $6) returning ${columns}`,
+        [id, title, description ?? '', priority ?? 'normal', me.kind === 'user' ? me.id : null, assignee_id ?? null]);
+    }).catch(assigneeReference);
     await tenantry.cache.delete(STATS_KEY);
     return reply.status(201).send(ticket);
   });
@@ -94,25 +98,39 @@ export async function ticketRoutes(app: FastifyInstance, { tenantry }: { tenantr
 
   app.patch<{ Params: IdParams; Body: UpdateTicketBody }>('/tickets/:id', { schema: { params: IdParams, body: UpdateTicketBody } }, async (request) => {
     const b = request.body;
-    const [ticket] = await db.query(
-      `update tickets set
-         title = coalesce($2, title), description = coalesce($3, description),
-         status = coalesce($4, status), priority = coalesce($5, priority),
-         assignee_id = case when $6::boolean then $7::uuid else assignee_id end,
-         updated_at = now()
-       where id = $1 returning ${columns}`,
-      [request.params.id, b.title ?? null, b.description ?? null, b.status ?? null, b.priority ?? null,
-        'assignee_id' in b, b.assignee_id ?? null],
-    ).catch(assigneeReference);
-    if (!ticket) throw new TenantryError('not_found');
+    const ticket = await db.transaction(async (tx) => {
+      // The previous status (read with the row locked) tells a resolution from another change.
+      const [row] = await tx.query<{ id: string; previous_status: string; status: string }>(
+        `with old as (select id, status from tickets where id = $1 for update)
+         update tickets t set
+           title = coalesce($2, title), description = coalesce($3, description),
+           status = coalesce($4, t.status), priority = coalesce($5, priority),
+           assignee_id = case when $6::boolean then $7::uuid else assignee_id end,
+           updated_at = now()
+         from old where t.id = old.id
+         returning ${columns.split(', ').map((c) => `t.${c}`).join(', ')}, old.status as previous_status`,
+        [request.params.id, b.title ?? null, b.description ?? null, b.status ?? null, b.priority ?? null,
+          'assignee_id' in b, b.assignee_id ?? null]);
+      if (!row) throw new TenantryError('not_found');
+      const { previous_status, ...updated } = row;
+      const resolved = updated.status === 'resolved' && previous_status !== 'resolved';
+      tx.audit({
+        action: resolved ? 'ticket.resolved' : 'ticket.updated', target: { type: 'ticket', id: updated.id },
+        detail: { fields: Object.keys(b).sort(), ...(b.status ? { status: { from: previous_status, to: updated.status } } : {}) },
+      });
+      return updated;
+    }).catch(assigneeReference);
     await tenantry.cache.delete(STATS_KEY);
     return ticket;
   });
 
   app.delete<{ Params: IdParams }>('/tickets/:id', { schema: { params: IdParams } }, async (request, reply) => {
     requireRole(request, 'owner', 'admin');
-    const rows = await db.query('delete from tickets where id = $1 returning id', [request.params.id]);
-    if (!rows.length) throw new TenantryError('not_found');
+    await db.transaction(async (tx) => {
+      const [gone] = await tx.query<{ id: string; title: string }>('delete from tickets where id = $1 returning id, title', [request.params.id]);
+      if (!gone) throw new TenantryError('not_found');
+      tx.audit({ action: 'ticket.deleted', target: { type: 'ticket', id: gone.id }, detail: { title: gone.title } });
+    });
     await tenantry.cache.delete(STATS_KEY);
     return reply.status(204).send();
   });
@@ -135,12 +153,16 @@ export async function ticketRoutes(app: FastifyInstance, { tenantry }: { tenantr
       const me = principalOf(request);
       // The ticket must be visible (this tenant's): otherwise 404, exactly as for a missing id.
       // Comments have no count quota; the storage quota still applies.
-      const [comment] = await tenantry.quotas.guard('comments', { table: 'comments' }, (q) => q.query(
-        `insert into comments (id, ticket_id, author_id, body)
-         select $1, t.id, $3, $4 from tickets t where t.id = $2
-         returning ${commentColumns}`,
-        [uuidv7(), request.params.id, me.kind === 'user' ? me.id : null, request.body.body]));
-      if (!comment) throw new TenantryError('not_found');
+      const comment = await tenantry.quotas.guard('comments', { table: 'comments' }, async (tx) => {
+        const [row] = await tx.query<{ id: string }>(
+          `insert into comments (id, ticket_id, author_id, body)
+           select $1, t.id, $3, $4 from tickets t where t.id = $2
+           returning ${commentColumns}`,
+          [uuidv7(), request.params.id, me.kind === 'user' ? me.id : null, request.body.body]);
+        if (!row) throw new TenantryError('not_found');
+        tx.audit({ action: 'comment.created', target: { type: 'comment', id: row.id }, detail: { ticket_id: request.params.id } });
+        return row;
+      });
       return reply.status(201).send(comment);
     });
 }

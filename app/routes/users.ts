@@ -58,9 +58,14 @@ export async function userRoutes(app: FastifyInstance, { tenantry }: { tenantry:
     const me = requireRole(request, ...userManagers);
     if (request.body.role === 'owner' && me.role !== 'owner') throw new TenantryError('insufficient_role', 'only an owner can create owners');
     const passwordHash = await tenantry.passwords.hash(request.body.password);
-    const [user] = await tenantry.quotas.guard('users', { table: 'users' }, (q) => q.query(
-      `insert into users (id, email, name, role, password_hash) values ($1, $2, $3, $4, $5) returning ${columns}`,
-      [uuidv7(), request.body.email.toLowerCase(), request.body.name, request.body.role, passwordHash])).catch(uniqueEmail);
+    const id = uuidv7();
+    const email = request.body.email.toLowerCase();
+    const [user] = await tenantry.quotas.guard('users', { table: 'users' }, (tx) => {
+      tx.audit({ action: 'user.created', target: { type: 'user', id }, detail: { email, role: request.body.role } });
+      return tx.query(
+        `insert into users (id, email, name, role, password_hash) values ($1, $2, $3, $4, $5) returning ${columns}`,
+        [id, email, request.body.name, request.body.role, passwordHash]);
+    }).catch(uniqueEmail);
     return reply.status(201).send(user);
   });
 
@@ -94,6 +99,10 @@ export async function userRoutes(app: FastifyInstance, { tenantry }: { tenantry:
            password_hash = coalesce($4, password_hash), updated_at = now()
          where id = $1 returning ${columns}`,
         [target.id, name ?? null, role ?? null, passwordHash]);
+      const subject = { type: 'user', id: target.id };
+      if (roleChanges) tx.audit({ action: 'user.role_changed', target: subject, detail: { from: target.role, to: role } });
+      if (passwordHash !== null) tx.audit({ action: 'user.password_changed', target: subject });
+      if (name !== undefined && name !== target.name) tx.audit({ action: 'user.updated', target: subject, detail: { fields: ['name'] } });
       return user;
     });
   });
@@ -108,6 +117,7 @@ export async function userRoutes(app: FastifyInstance, { tenantry }: { tenantry:
       if (target.role === 'owner' && owners <= 1) throw new TenantryError('last_owner', 'the tenant\'s only owner cannot be deleted');
       await tenantry.revokeTokens(target.id, { apiKeys: true });
       await tx.query('delete from users where id = $1', [target.id]);
+      tx.audit({ action: 'user.deleted', target: { type: 'user', id: target.id }, detail: { email: target.email, role: target.role } });
     });
     return reply.status(204).send();
   });

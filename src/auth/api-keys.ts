@@ -1,10 +1,11 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { v7 as uuidv7 } from 'uuid';
-import { requireTenantScope } from '../context/tenant-context.js';
+import { requireTenantScope, type TenantScope } from '../context/tenant-context.js';
 import type { Sql } from '../data/driver/index.js';
 import { TenantryError } from '../errors.js';
 import { catalogCall } from '../catalog/catalog-call.js';
+import { appendPlatformEntry, type AuditEntryInput } from '../audit-log/audit-log.js';
 import { lockSubject, revokedBefore } from './revocations.js';
 import { isRole, type Role } from './roles.js';
 
@@ -104,7 +105,8 @@ export class ApiKeys {
    * is the application's to check.
    */
   async create(input: { name: string; role: Role; scopes?: readonly ApiKeyScope[] }): Promise<{ key: string; record: ApiKeyRecord }> {
-    const { tenant, principal } = requireTenantScope('creating an API key');
+    const scope = requireTenantScope('creating an API key');
+    const { tenant, principal } = scope;
     if (!principal) throw new TenantryError('authentication_required');
     if (principal.kind !== 'user') throw new TenantryError('insufficient_scope', 'an API key cannot create API keys; use a user\'s token');
     if (!isRole(input.role)) throw new TenantryError('validation_failed', `"${input.role}" is not a role`);
@@ -121,6 +123,7 @@ export class ApiKeys {
         `insert into tenantry.api_keys (id, tenant_id, name, prefix, secret_hash, role, scopes, created_by)
          values ($1, $2, $3, $4, $5, $6, $7, $8) returning ${columns}`,
         [uuidv7(), tenant.id, input.name, prefix, hashSecret(secret), input.role, scopes, principal.id]);
+      await appendPlatformEntry(tx, auditEntry(scope, 'api_key.created', r!.id, { name: input.name, role: input.role, scopes, prefix }));
       return r!;
     }));
     return { key: `tk_${prefix}_${secret}`, record: toRecord(row) };
@@ -136,9 +139,14 @@ export class ApiKeys {
 
   /** Revokes a key of the current tenant; false when the tenant has no such key. */
   async revoke(id: string): Promise<boolean> {
-    const { tenant } = requireTenantScope('revoking an API key');
-    const rows = await this.#call(() => this.#sql.query(
-      'update tenantry.api_keys set revoked_at = coalesce(revoked_at, now()) where tenant_id = $1 and id = $2 returning id', [tenant.id, id]));
+    const scope = requireTenantScope('revoking an API key');
+    const rows = await this.#call(() => this.#sql.transaction(async (tx) => {
+      const revoked = await tx.query<{ id: string }>(
+        'update tenantry.api_keys set revoked_at = now() where tenant_id = $1 and id = $2 and revoked_at is null returning id', [scope.tenant.id, id]);
+      if (revoked.length) await appendPlatformEntry(tx, auditEntry(scope, 'api_key.revoked', id));
+      else return tx.query('select id from tenantry.api_keys where tenant_id = $1 and id = $2', [scope.tenant.id, id]);
+      return revoked;
+    }));
     return rows.length > 0;
   }
 
@@ -193,4 +201,13 @@ export class ApiKeys {
   async close(): Promise<void> {
     await this.flushLastUsed();
   }
+}
+
+/** The platform log's entry of a change to the current tenant's keys (they live in the catalog, so does it). */
+function auditEntry(scope: TenantScope, action: string, keyId: string, detail?: Record<string, unknown>): AuditEntryInput {
+  const p = scope.principal;
+  return {
+    tenantId: scope.tenant.id, actorType: p?.kind ?? 'anonymous', actor: p?.id ?? '', action, target: { type: 'api_key', id: keyId },
+    requestId: scope.requestId, clientAddress: scope.clientAddress, detail,
+  };
 }

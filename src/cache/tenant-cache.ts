@@ -149,7 +149,7 @@ export class TenantCache {
     const id = `${tenantId}\n${key}`;
     let flight = this.#flights.get(id);
     if (!flight || flight.stale) {
-      const compute = () => runWithTenant(scope.tenant, fn, { principal: scope.principal, requestId: scope.requestId });
+      const compute = () => runWithTenant(scope.tenant, fn, { principal: scope.principal, requestId: scope.requestId, clientAddress: scope.clientAddress });
       flight = this.#fly(tenantId, key, ttl, compute);
       this.#flights.set(id, flight);
     }

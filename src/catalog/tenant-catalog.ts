@@ -9,6 +9,10 @@ import { catalogCall } from './catalog-call.js';
 import type { Isolation, Tenant, TenantStatus } from './types.js';
 import { events, publishCatalogLookup, startTimer } from '../core/events.js';
 import type { LimitOverrides } from '../limits/plans.js';
+import { appendPlatformEntry, type AuditEntryInput } from '../audit-log/audit-log.js';
+
+/** The audit entry of a change, made from the changed tenant and written in the change's transaction. */
+export type ChangeEntry = (tenant: Tenant) => AuditEntryInput;
 
 export interface CreateTenantInput {
   readonly id?: string;
@@ -184,12 +188,19 @@ export class TenantCatalog {
     }
   }
 
-  /** Sets a tenant's status; null when there is no such tenant. Platform only. */
-  async setStatus(id: string, status: TenantStatus): Promise<Tenant | null> {
+  /**
+   * Sets a tenant's status; null when there is no such tenant. With `audit`, its entry is appended
+   * in the same transaction. Platform only.
+   */
+  async setStatus(id: string, status: TenantStatus, audit?: ChangeEntry): Promise<Tenant | null> {
     requirePlatformScope('changing a tenant\'s status');
-    const rows = await this.#read<TenantRow>(
-      `update tenantry.tenants set status = $2, updated_at = now() where id = $1 returning ${tenantColumns}`,
-      [id, status]);
+    const rows = await catalogCall(this.#timeoutMs, () => this.#sql.transaction(async (tx) => {
+      const changed = await tx.query<TenantRow>(
+        `update tenantry.tenants set status = $2, updated_at = now() where id = $1 returning ${tenantColumns}`,
+        [id, status]);
+      if (changed[0] && audit) await appendPlatformEntry(tx, audit(toTenant(changed[0])));
+      return changed;
+    }));
     if (!rows[0]) return null;
     const tenant = toTenant(rows[0]);
     this.invalidate(tenant);
@@ -203,16 +214,18 @@ export class TenantCatalog {
    * when there is no such tenant. Every process hears of it through the catalog channel. Platform
    * only.
    */
-  async updateLimits(id: string, change: (current: LimitOverrides) => LimitOverrides): Promise<Tenant | null> {
+  async updateLimits(id: string, change: (current: LimitOverrides) => LimitOverrides, audit?: ChangeEntry): Promise<Tenant | null> {
     requirePlatformScope('changing a tenant\'s limits');
     let rows: TenantRow[];
     try {
       rows = await catalogCall(this.#timeoutMs, () => this.#sql.transaction(async (tx) => {
         const [current] = await tx.query<{ limits: LimitOverrides }>('select limits from tenantry.tenants where id = $1 for update', [id]);
         if (!current) return [];
-        return tx.query<TenantRow>(
+        const changed = await tx.query<TenantRow>(
           `update tenantry.tenants set limits = $2::jsonb, updated_at = now() where id = $1 returning ${tenantColumns}`,
           [id, JSON.stringify(change(current.limits))]);
+        if (changed[0] && audit) await appendPlatformEntry(tx, audit(toTenant(changed[0])));
+        return changed;
       }));
     } catch (err) {
       if (err instanceof TenantryError) throw err;

@@ -4,6 +4,7 @@ import { isTenantryError } from '../errors.js';
 import {
   CliUsageError, commandHelp, groupHelp, mainHelp, parseCommandLine, type CliContext, type CliOptions, type Command,
 } from './command.js';
+import { auditCommands } from './commands/audit.js';
 import { checkCommands } from './commands/check.js';
 import { migrateCommands } from './commands/migrate.js';
 import { tenantsCommands } from './commands/tenants.js';
@@ -11,7 +12,7 @@ import { tenantsCommands } from './commands/tenants.js';
 export { CliUsageError, type CliOptions, type Command, type TenantInit, type TenantInitOption } from './command.js';
 
 /** The command table: every `tenantry` command, in the order `tenantry --help` lists them. */
-export const commands: readonly Command[] = [...migrateCommands, ...checkCommands, ...tenantsCommands];
+export const commands: readonly Command[] = [...migrateCommands, ...checkCommands, ...tenantsCommands, ...auditCommands];
 
 /** The command `argv` names (its longest name that matches) and the arguments after it. */
 function select(argv: readonly string[]): { command: Command; rest: readonly string[] } | undefined {

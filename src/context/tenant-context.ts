@@ -22,6 +22,8 @@ export interface TenantScope {
   readonly tenant: Tenant;
   readonly principal?: Principal;
   readonly requestId?: string;
+  /** The client's address (the audit log records it). */
+  readonly clientAddress?: string;
   /** Aborts when the client that asked has gone away: running statements are then cancelled. */
   readonly signal?: CancelSignal;
 }
@@ -44,6 +46,7 @@ type Scope = TenantScope | PlatformScope;
 export interface TenantScopeExtras {
   readonly principal?: Principal;
   readonly requestId?: string;
+  readonly clientAddress?: string;
   readonly signal?: CancelSignal;
 }
 
@@ -54,7 +57,8 @@ export interface TenantScopeExtras {
 const storage = new AsyncLocalStorage<Scope>();
 
 export interface PlatformScopeListener {
-  (event: { actor: string; reason: string; at: Date }): void;
+  /** May return a promise: the scope's work starts once every listener's promise has resolved. */
+  (event: { actor: string; reason: string; at: Date }): void | Promise<void>;
 }
 const platformListeners = new Set<PlatformScopeListener>();
 
@@ -95,13 +99,15 @@ export function currentPrincipal(): Principal | undefined {
 }
 
 /**
- * Crossing tenants on purpose (platform admin, reports) is explicit and audited: every entry
- * is reported to the listeners (logger, audit log) with who and why.
+ * Crossing tenants on purpose (platform admin, reports) is explicit and audited: every entry is
+ * reported to the listeners (logger, audit log) with who and why, and `fn` runs only once they
+ * have recorded it — when the audit log cannot take the entry, the work is refused (the listener's
+ * error), never done unrecorded.
  */
-export function withPlatformScope<T>(opts: { actor: string; reason: string }, fn: () => T): T {
+export async function withPlatformScope<T>(opts: { actor: string; reason: string }, fn: () => T | Promise<T>): Promise<T> {
   if (!opts.actor || !opts.reason) throw new TypeError('withPlatformScope needs an actor and a reason');
   const event = { actor: opts.actor, reason: opts.reason, at: new Date() };
-  for (const listener of platformListeners) listener(event);
+  await Promise.all([...platformListeners].map((listener) => listener(event)));
   return storage.run({ kind: 'platform', actor: opts.actor, reason: opts.reason }, fn);
 }
 

@@ -1,5 +1,6 @@
 import type { Isolation, Tenant } from '../catalog/types.js';
-import { requireTenantScope, type CancelSignal } from '../context/tenant-context.js';
+import { requireTenantScope, type CancelSignal, type TenantScope } from '../context/tenant-context.js';
+import { appendStatements, type AuditAppend, type AuditRecord } from '../audit-log/tenant-log-sql.js';
 import { events, publishTransaction, startTimer } from '../core/events.js';
 import { TenantryError } from '../errors.js';
 import { isConnectionError, sqlState, type Row, type SqlConnection } from './driver/index.js';
@@ -9,6 +10,12 @@ import { FairSemaphore, type Release } from '../limits/fair-semaphore.js';
 export interface TenantTransaction {
   /** Runs one statement inside the tenant-scoped transaction. */
   query<T = Row>(text: string, params?: readonly unknown[]): Promise<T[]>;
+  /**
+   * Records what this transaction does in the tenant's audit log: the entry is appended (hash
+   * chained) just before COMMIT, in the same round trip, so the change and its entry commit
+   * together or not at all. Who, the request and the client come from the scope.
+   */
+  audit(record: AuditRecord): void;
 }
 
 export interface DataPlaneOptions {
@@ -23,6 +30,8 @@ export interface DataPlaneOptions {
   readonly sharedPoolSize?: number;
   /** How long a transaction waits for its tenant's share before 503 database_busy, ms. */
   readonly queueTimeoutMs?: number;
+  /** Append audit entries (`tx.audit`)? Default true; false drops them (for measuring their cost). */
+  readonly audit?: boolean;
 }
 
 /**
@@ -37,6 +46,7 @@ export class DataPlane {
   /** Shares of the shared pool's connections, per tenant, served in turn (see FairSemaphore). */
   readonly #shares: FairSemaphore | undefined;
   readonly #queueTimeoutMs: number;
+  readonly #audit: boolean;
 
   constructor(placements: readonly Placement[], options: DataPlaneOptions = {}) {
     this.#placements = new Map(placements.map((p) => [p.isolation, p]));
@@ -44,6 +54,7 @@ export class DataPlane {
     this.#limitsOf = options.limitsOf;
     this.#shares = options.limitsOf && options.sharedPoolSize ? new FairSemaphore(options.sharedPoolSize) : undefined;
     this.#queueTimeoutMs = options.queueTimeoutMs ?? 5_000;
+    this.#audit = options.audit ?? true;
   }
 
   /**
@@ -125,7 +136,8 @@ export class DataPlane {
    * success, ROLLBACK on any error.
    */
   async transaction<T>(fn: (tx: TenantTransaction) => Promise<T>): Promise<T> {
-    const { tenant, signal } = requireTenantScope('transaction()');
+    const scope = requireTenantScope('transaction()');
+    const { tenant, signal } = scope;
     const t0 = startTimer(events.transaction);
     const lease = await this.#acquire(tenant, t0, 'transaction');
     let failure: unknown;
@@ -137,7 +149,12 @@ export class DataPlane {
     // Once the transaction ends the connection goes back to the pool and may serve another
     // tenant: a handle kept past that point (a timer, an un-awaited helper) must not reach it.
     let open = true;
+    const entries: AuditAppend[] = [];
     const tx: TenantTransaction = {
+      audit: (record) => {
+        if (!open) throw new TenantryError('internal_error', 'this transaction has ended; its handle cannot be used any more');
+        if (this.#audit) entries.push(auditAppend(scope, record));
+      },
       query: async <R = Row>(text: string, params: readonly unknown[] = []) => {
         if (!open) throw new TenantryError('internal_error', 'this transaction has ended; its handle cannot be used any more');
         try {
@@ -160,7 +177,18 @@ export class DataPlane {
       const result = await fn(tx);
       if (failed) throw new TenantryError('internal_error', 'a statement failed inside the transaction');
       open = false;
-      if (begun) await conn.query('commit');
+      if (entries.length) {
+        // The entries, their chain's lock and COMMIT in one round trip (with BEGIN and the context
+        // when nothing else ran): an insert that fails skips the COMMIT, and the catch rolls back.
+        const opening = begun ? [] : [{ text: 'begin' }, contextStatement(tenant.id, lease.scope, this.#timeoutOf(tenant))];
+        begun = true;
+        try {
+          await conn.pipeline([...opening, ...appendStatements(tenant.id, entries, lease.scope.planKey), { text: 'commit' }]);
+        } catch (err) {
+          broken ||= isConnectionError(err);
+          throw err;
+        }
+      } else if (begun) await conn.query('commit');
       return result;
     } catch (err) {
       open = false;
@@ -175,9 +203,25 @@ export class DataPlane {
     }
   }
 
+  /** An audit entry in a transaction of its own (an event that changes nothing, e.g. a failed login). */
+  record(record: AuditRecord): Promise<void> {
+    return this.transaction(async (tx) => tx.audit(record));
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.#placements.values()].map((p) => p.close()));
   }
+}
+
+/** An entry with who, the request and the client taken from the scope. */
+function auditAppend(scope: TenantScope, record: AuditRecord): AuditAppend {
+  const p = scope.principal;
+  return {
+    record,
+    actor: record.actor ?? (p ? { type: p.kind, id: p.id } : { type: 'anonymous', id: null }),
+    requestId: scope.requestId ?? null,
+    clientAddress: scope.clientAddress ?? null,
+  };
 }
 
 /**

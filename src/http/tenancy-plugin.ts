@@ -121,7 +121,7 @@ async function tenancy(app: FastifyInstance, opts: TenancyPluginOptions): Promis
     if (events.requestAdmitted.hasSubscribers) {
       events.requestAdmitted.publish({ requestId: request.id, tenantId: r.tenant.id, isolation: r.tenant.isolation, principal: r.principal?.kind ?? null });
     }
-    runWithTenant(r.tenant, done, { principal: r.principal, requestId: request.id, signal: clientGone(reply.raw) });
+    runWithTenant(r.tenant, done, { principal: r.principal, requestId: request.id, clientAddress: request.ip, signal: clientGone(reply.raw) });
   });
 
   // Every admitted request, whatever its answer (a 400 for its body too), once the answer has gone

@@ -1,4 +1,3 @@
-import type { AuditLog } from '../audit-log/audit-log.js';
 import type { TenantCatalog } from '../catalog/tenant-catalog.js';
 import { checkSlug } from '../catalog/slug.js';
 import type { Isolation, Tenant } from '../catalog/types.js';
@@ -23,9 +22,8 @@ export const planIsolation: Readonly<Record<string, Isolation>> = Object.freeze(
   free: 'pooled', pro: 'pooled', business: 'schema', enterprise: 'database',
 });
 
-/** What the lifecycle needs of the catalog and the audit log. */
+/** What the lifecycle needs of the catalog (which writes each step's audit entry in the step's transaction). */
 type TenantRegistry = Pick<TenantCatalog, 'create' | 'findBySlug' | 'setStatus' | 'updateLimits'>;
-type Audit = Pick<AuditLog, 'append'>;
 
 /**
  * Tenant lifecycle operations — create, suspend, resume — each recorded in the catalog and the
@@ -35,7 +33,6 @@ type Audit = Pick<AuditLog, 'append'>;
  */
 export class TenantLifecycle {
   readonly #catalog: TenantRegistry;
-  readonly #audit: Audit;
   readonly #db: DataPlane;
   readonly #plans: Plans;
   /** The direct admin URL: creation locks are session locks, never on a pooled connection. */
@@ -43,10 +40,9 @@ export class TenantLifecycle {
   /** Connections that hold tenant-creation locks (opened on first use). */
   #locks: Sql | undefined;
 
-  constructor(catalog: TenantRegistry, audit: Audit, db: DataPlane, adminUrl: string, plans: Plans) {
+  constructor(catalog: TenantRegistry, db: DataPlane, adminUrl: string, plans: Plans) {
     this.#catalog = catalog;
     this.#plans = plans;
-    this.#audit = audit;
     this.#db = db;
     this.#adminUrl = adminUrl;
   }
@@ -89,8 +85,10 @@ export class TenantLifecycle {
       }
       await placement.provision(created);
       const result = init ? await runWithTenant(created, () => init(created)) : undefined;
-      const tenant = (await this.#catalog.setStatus(created.id, 'active'))!;
-      await this.#audit.append({ actor: scope.actor, action: 'tenant.created', tenantId: tenant.id, detail: { slug: tenant.slug, isolation, resumed } });
+      const tenant = (await this.#catalog.setStatus(created.id, 'active', (t) => ({
+        actor: scope.actor, action: 'tenant.created', tenantId: t.id, target: { type: 'tenant', id: t.id },
+        detail: { slug: t.slug, plan: t.plan, isolation, resumed },
+      })))!;
       return { tenant, init: result };
     });
   }
@@ -98,9 +96,9 @@ export class TenantLifecycle {
   /** Suspends (`suspended`) or resumes (`active`) a tenant; null when there is no such tenant. */
   async setStatus(id: string, status: 'active' | 'suspended'): Promise<Tenant | null> {
     const scope = requirePlatformScope('setTenantStatus()');
-    const tenant = await this.#catalog.setStatus(id, status);
-    if (tenant) await this.#audit.append({ actor: scope.actor, action: `tenant.${status === 'active' ? 'resumed' : 'suspended'}`, tenantId: id });
-    return tenant;
+    return this.#catalog.setStatus(id, status, (t) => ({
+      actor: scope.actor, action: `tenant.${status === 'active' ? 'resumed' : 'suspended'}`, tenantId: t.id, target: { type: 'tenant', id: t.id },
+    }));
   }
 
   /**
@@ -112,9 +110,9 @@ export class TenantLifecycle {
     const scope = requirePlatformScope('setTenantLimits()');
     // Checked before the row is locked: a bad patch is a 400 and changes nothing.
     this.#plans.patch({}, patch);
-    const tenant = await this.#catalog.updateLimits(id, (current) => this.#plans.patch(current, patch));
-    if (tenant) await this.#audit.append({ actor: scope.actor, action: 'tenant.limits_changed', tenantId: id, detail: { patch, limits: tenant.limits } });
-    return tenant;
+    return this.#catalog.updateLimits(id, (current) => this.#plans.patch(current, patch), (t) => ({
+      actor: scope.actor, action: 'tenant.limits_changed', tenantId: t.id, target: { type: 'tenant', id: t.id }, detail: { patch, limits: t.limits },
+    }));
   }
 
   /** Runs `fn` holding the creation lock of `slug` (see create), or refuses at once. */

@@ -3,6 +3,7 @@ import { requireTenantScope } from '../context/tenant-context.js';
 import { quoteIdent } from '../data/driver/index.js';
 import { TenantryError } from '../errors.js';
 import type { Plans } from './plans.js';
+import type { TenantTransaction } from '../data/data-plane.js';
 import { measureStorageBytes, type TenantReader } from './storage.js';
 
 /** Both the data plane and a transaction of it. */
@@ -10,7 +11,7 @@ export type Queryable = TenantReader;
 
 /** The data plane as quotas use it. */
 export interface QuotaDataPlane extends Queryable {
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: TenantTransaction) => Promise<T>): Promise<T>;
 }
 
 export interface GuardOptions {
@@ -37,7 +38,9 @@ export const STORAGE_QUOTA = 'storage_bytes';
  *   anything is written;
  * - `storage_bytes` finite: the tenant's measured storage (re-measured at most once a minute) must
  *   be under it, or the write is refused the same way;
- * - unlimited: the write runs as it would without a guard (one statement, no transaction).
+ * - unlimited: the write runs in a transaction of its own, without the lock and the count.
+ *
+ * `write` gets the transaction, so it can record its audit entry (`tx.audit`) in it.
  */
 export class Quotas {
   readonly #plans: Plans;
@@ -55,13 +58,13 @@ export class Quotas {
     return this.#plans.of(tenant).limits.quotas[name] ?? null;
   }
 
-  async guard<T>(name: string, opts: GuardOptions, write: (q: Queryable) => Promise<T>): Promise<T> {
+  async guard<T>(name: string, opts: GuardOptions, write: (tx: TenantTransaction) => Promise<T>): Promise<T> {
     const { tenant } = requireTenantScope('a quota');
     const { quotas } = this.#plans.of(tenant).limits;
     const storageLimit = quotas[STORAGE_QUOTA] ?? null;
     if (storageLimit !== null) await this.#checkStorage(storageLimit);
     const limit = quotas[name] ?? null;
-    if (limit === null) return write(this.#db);
+    if (limit === null) return this.#db.transaction(write);
     const adding = opts.adding ?? 1;
     return this.#db.transaction(async (tx) => {
       await tx.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [`tenantry:quota:${tenant.id}:${name}`]);

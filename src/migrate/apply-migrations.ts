@@ -2,6 +2,7 @@ import type { Sql } from '../data/driver/index.js';
 import { ident } from '../data/driver/index.js';
 import type { MigrationFile } from './migration-files.js';
 import { auditTables } from './audit.js';
+import { TENANT_LOG_TABLE, tenantLogDdl } from '../audit-log/tenant-log-sql.js';
 
 export interface AppliedMigration {
   readonly version: number;
@@ -45,6 +46,14 @@ export interface ApplyOptions {
    * migration that breaks them is rolled back on this target and reported as failed.
    */
   readonly audit?: boolean;
+  /**
+   * A tenant target: it gets the tenant audit log table (tenantry_audit_log, see
+   * src/audit-log/tenant-log-sql.ts) before its migrations, and its runtime role may only read and
+   * insert entries.
+   */
+  readonly tenantLog?: boolean;
+  /** Tables of the schema the runtime role may read and insert into, never update or delete (audit logs). */
+  readonly appendOnly?: readonly string[];
 }
 
 /**
@@ -73,6 +82,11 @@ export async function applyMigrations(
         applied_at timestamptz not null default now(),
         duration_ms integer not null
       )`);
+      if (options.tenantLog && !options.dryRun) {
+        // Created once (its ALTERs would otherwise lock the log against appends on every run).
+        const [log] = await tx.query<{ present: boolean }>('select to_regclass($1) is not null as present', [`${ident(schema)}.tenantry_audit_log`]);
+        if (!log?.present) for (const ddl of tenantLogDdl(ident(schema))) await tx.query(ddl);
+      }
       const done = await tx.query<{ version: number; name: string; checksum: string }>(
         `select version, name, checksum from ${ident(schema)}.tenantry_migrations order by version`,
       );
@@ -101,6 +115,8 @@ export async function applyMigrations(
         await tx.query(`grant usage on schema ${ident(schema)} to ${role}`);
         await tx.query(`grant select, insert, update, delete on all tables in schema ${ident(schema)} to ${role}`);
         await tx.query(`revoke all on ${ident(schema)}.tenantry_migrations from ${role}`);
+        const appendOnly = [...(options.appendOnly ?? []), ...(options.tenantLog ? [TENANT_LOG_TABLE] : [])];
+        for (const table of appendOnly) await tx.query(`revoke update, delete, truncate on ${ident(schema)}.${ident(table)} from ${role}`);
         // Functions too, for those a migration took from PUBLIC (a search function owned by the
         // search role): only the target's runtime role calls them. The rest keep PUBLIC's default.
         await tx.query(`grant execute on all functions in schema ${ident(schema)} to ${role}`);

@@ -65,7 +65,7 @@ export async function migrateAll(admin: Sql, adminUrl: string, files: readonly M
       r = target.isolation === 'database'
         ? await migrateTenantDatabase(target.databaseUrl, files, target.id, opts.dryRun)
         : await applyMigrations(admin, target.schema, files, {
-          ownerRole: roles.owner, grantTo: target.runtimeRole, label: target.id, dryRun: opts.dryRun, audit: true,
+          ownerRole: roles.owner, grantTo: target.runtimeRole, label: target.id, dryRun: opts.dryRun, audit: true, tenantLog: true,
         });
     } catch (err) {
       // A changed checksum means the source is not the one that was applied: refuse the run.

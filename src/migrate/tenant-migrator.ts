@@ -12,7 +12,7 @@ import type { MigrationFile } from './migration-files.js';
 
 /** Applies pending migrations to a schema tenant's schema; its role gets DML on the tables. */
 export function migrateTenantSchema(admin: Sql, schema: string, runtimeRole: string, files: readonly MigrationFile[], label: string, dryRun = false): Promise<TargetResult> {
-  return applyMigrations(admin, schema, files, { ownerRole: roles.owner, grantTo: runtimeRole, label, dryRun, audit: true });
+  return applyMigrations(admin, schema, files, { ownerRole: roles.owner, grantTo: runtimeRole, label, dryRun, audit: true, tenantLog: true });
 }
 
 /** Prepares a tenant database (schemas, RLS helper, privileges) and applies pending migrations. */
@@ -20,7 +20,7 @@ export async function migrateTenantDatabase(adminUrl: string, files: readonly Mi
   const admin = createPool(adminUrl, { max: 1, applicationName: 'tenantry-admin' });
   try {
     if (!dryRun) await prepareDatabase(admin, { catalog: false });
-    return await applyMigrations(admin, schemas.pooled, files, { ownerRole: roles.owner, grantTo: roles.app, label, dryRun, audit: true });
+    return await applyMigrations(admin, schemas.pooled, files, { ownerRole: roles.owner, grantTo: roles.app, label, dryRun, audit: true, tenantLog: true });
   } finally {
     await admin.end();
   }
