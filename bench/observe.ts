@@ -8,6 +8,8 @@
  *   the features together (target ≥ 0.95).
  * - Writes: POST /api/v1/tickets — tenantry/tenantry-noaudit is the cost of the audit entry on a
  *   write (reported, no target), tenantry/tenantry-plain all of them on a write.
+ *
+ * BENCH_OBSERVE=reads (or writes) runs one half only (e.g. for a profile: BENCH_PROFILE_DIR).
  */
 import { demoTenants } from './database.js';
 import { BackendCpu, ServerProcess, runHttpPair, sideNames, tenantryPgApplications, type HttpResult, type HttpSettings, type HttpSideSummary } from './http.js';
@@ -18,8 +20,8 @@ import { fmt, table } from './stats.js';
 export const OBSERVE_TARGET = 0.95;
 
 export interface ObserveResult {
-  readonly reads: HttpResult;
-  readonly writes: HttpResult;
+  readonly reads?: HttpResult;
+  readonly writes?: HttpResult;
 }
 
 export interface ObserveDeps {
@@ -51,8 +53,10 @@ export async function runObserve(d: ObserveDeps): Promise<ObserveResult> {
   d.onCleanup(() => monitor.end());
   const pgCpu = new BackendCpu(monitor, d.db.local && process.platform === 'linux', clockTicks());
   const reads = d.ids.map((id) => ({ method: 'GET', path: `/api/v1/tickets/${id}`, headers }));
+  const halves = process.env.BENCH_OBSERVE ?? 'both';
+  if (!['both', 'reads', 'writes'].includes(halves)) throw new Error(`BENCH_OBSERVE must be reads, writes or both, got ${halves}`);
   d.log('observe: reads (GET /api/v1/tickets/:id)');
-  const readResult = await runHttpPair([
+  const readResult = halves === 'writes' ? undefined : await runHttpPair([
     { side: 'tenantry-plain', server: plain, pgApplications: tenantryPgApplications, requests: reads, baseline: 'tenantry-plain' },
     { side: 'tenantry', server: full, pgApplications: tenantryPgApplications, requests: reads, baseline: 'tenantry-plain' },
   ], d.settings, pgCpu, d.log);
@@ -61,7 +65,7 @@ export async function runObserve(d: ObserveDeps): Promise<ObserveResult> {
     body: JSON.stringify({ title: `bench write ${i}`, description: 'written by the observe benchmark', priority: 'low' }),
   }));
   d.log('observe: writes (POST /api/v1/tickets)');
-  const writeResult = await runHttpPair([
+  const writeResult = halves === 'reads' ? undefined : await runHttpPair([
     { side: 'tenantry-plain', server: plain, pgApplications: tenantryPgApplications, requests: writes, baseline: 'tenantry-plain' },
     { side: 'tenantry-noaudit', server: noaudit, pgApplications: tenantryPgApplications, requests: writes, baseline: 'tenantry-plain' },
     { side: 'tenantry', server: full, pgApplications: tenantryPgApplications, requests: writes, baseline: 'tenantry-plain' },
@@ -74,7 +78,7 @@ export async function runObserve(d: ObserveDeps): Promise<ObserveResult> {
 export function observeReport(r: ObserveResult): { lines: string[]; warns: string[] } {
   const lines: string[] = [];
   const warns: string[] = [];
-  const s = r.reads.settings;
+  const s = (r.reads ?? r.writes)!.settings;
   const sideTable = (h: HttpResult) => table(['side', 'req/s (median)', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'PG CPU µs/req', 'requests'],
     (Object.values(h.sides) as HttpSideSummary[]).map((x) => [sideNames[x.side], fmt(x.medianRps), fmt(x.medianP50Ms), fmt(x.medianP99Ms),
       fmt(x.medianServerCpuUsPerReq, 1), x.medianPgCpuUsPerReq === undefined ? 'n/a' : fmt(x.medianPgCpuUsPerReq, 1), fmt(x.totalRequests)]));
@@ -92,13 +96,17 @@ export function observeReport(r: ObserveResult): { lines: string[]; warns: strin
   };
   lines.push('', `OBSERVE  metrics + spans + metering + audit + log enrichment, on and off; ${s.connections} connections, ` +
     `${s.rounds} alternating rounds × ${s.duration} s, pool ${s.pool}; request lines logged at info to /dev/null on every side`);
-  lines.push('reads: GET /api/v1/tickets/:id', sideTable(r.reads));
-  const readRatio = ratioLine(r.reads, 'tenantry', 'tenantry-plain', OBSERVE_TARGET);
-  if (readRatio !== undefined && !(readRatio >= OBSERVE_TARGET)) {
-    warns.push(`WARN: observe: throughput ratio tenantry/tenantry-plain on reads ${readRatio.toFixed(3)} is below the target ${OBSERVE_TARGET}`);
+  if (r.reads) {
+    lines.push('reads: GET /api/v1/tickets/:id', sideTable(r.reads));
+    const readRatio = ratioLine(r.reads, 'tenantry', 'tenantry-plain', OBSERVE_TARGET);
+    if (readRatio !== undefined && !(readRatio >= OBSERVE_TARGET)) {
+      warns.push(`WARN: observe: throughput ratio tenantry/tenantry-plain on reads ${readRatio.toFixed(3)} is below the target ${OBSERVE_TARGET}`);
+    }
   }
-  lines.push('', 'writes: POST /api/v1/tickets', sideTable(r.writes));
-  ratioLine(r.writes, 'tenantry', 'tenantry-noaudit');
-  ratioLine(r.writes, 'tenantry', 'tenantry-plain');
+  if (r.writes) {
+    lines.push('', 'writes: POST /api/v1/tickets', sideTable(r.writes));
+    ratioLine(r.writes, 'tenantry', 'tenantry-noaudit');
+    ratioLine(r.writes, 'tenantry', 'tenantry-plain');
+  }
   return { lines, warns };
 }

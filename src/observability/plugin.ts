@@ -3,7 +3,7 @@ import { context } from '@opentelemetry/api';
 import type { FastifyInstance } from 'fastify';
 import { TenantryError } from '../errors.js';
 import { TenantryMetrics, type MetricsSource } from './metrics.js';
-import { writeIncomingRequest } from './request-log.js';
+import { HELD_LOG_FIELD, writeIncomingRequest } from './request-log.js';
 import { endRequestSpan, startRequestSpan, traceEvents, type RequestSpan } from './tracing.js';
 
 declare module 'fastify' {
@@ -74,6 +74,7 @@ async function observability(app: FastifyInstance, opts: ObservabilityPluginOpti
   });
   app.decorate('tenantryMetrics', metrics);
   app.decorateRequest('tenantrySpan', null);
+  app.decorateRequest(HELD_LOG_FIELD, null);
 
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);

@@ -29,8 +29,14 @@ export function requestIdOf(req: IncomingMessage): string {
   return typeof given === 'string' && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
 }
 
-/** Requests whose "incoming request" line is held back, with the controller that will write it. */
-const held = new WeakMap<FastifyRequest, TenantLogController>();
+/**
+ * The request's field that holds the controller of its held-back "incoming request" line (null
+ * once written, or when none is held). A field, not a WeakMap: a WeakMap entry per request costs
+ * more (its set, and the garbage collector's ephemeron work). The observability plugin declares it
+ * (decorateRequest), so every request object has the same shape.
+ */
+export const HELD_LOG_FIELD = 'tenantryHeldLog';
+type Holder = FastifyRequest & { [HELD_LOG_FIELD]?: TenantLogController | null };
 
 /**
  * Fastify's LogController with the "incoming request" line held back until the tenant is known
@@ -43,7 +49,7 @@ export class TenantLogController extends LogController {
 
   override incomingRequest(request: FastifyRequest, reply: FastifyReply): void {
     if (this.isLogDisabled(request)) return;
-    held.set(request, this);
+    (request as Holder)[HELD_LOG_FIELD] = this;
     void reply;
   }
 
@@ -60,9 +66,9 @@ export class TenantLogController extends LogController {
 
 /** Writes the request's held-back "incoming request" line, if it has one that was not written yet. */
 export function writeIncomingRequest(request: FastifyRequest, reply: FastifyReply): void {
-  const controller = held.get(request);
-  if (controller === undefined) return;
-  held.delete(request);
+  const controller = (request as Holder)[HELD_LOG_FIELD];
+  if (controller == null) return;
+  (request as Holder)[HELD_LOG_FIELD] = null;
   controller.writeIncoming(request, reply);
 }
 
