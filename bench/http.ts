@@ -275,7 +275,9 @@ export async function runHttpPair(targets: readonly HttpTarget[], settings: Http
   }
   const rounds: HttpRound[] = [];
   for (let i = 0; i < settings.rounds; i++) {
-    for (const t of targets) {
+    // Every other round runs the sides in reverse order (A B, B A, A B, …): a machine whose speed
+    // drifts during the run (a burstable VM's CPU credits, a neighbour) then favours no side.
+    for (const t of i % 2 === 0 ? targets : [...targets].reverse()) {
       const pgFollow = pgCpu.follow(t.pgApplications);
       const cpuBefore = await t.server.cpuMicros();
       const otherBefore = await t.otherCpu?.();

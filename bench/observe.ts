@@ -15,7 +15,7 @@ import { demoTenants } from './database.js';
 import { BackendCpu, ServerProcess, runHttpPair, sideNames, tenantryPgApplications, type HttpResult, type HttpSettings, type HttpSideSummary } from './http.js';
 import { createPool } from '../src/data/driver/index.js';
 import { ADMIN_TOKEN, clockTicks } from './common.js';
-import { fmt, table } from './stats.js';
+import { fmt, median, table } from './stats.js';
 
 export const OBSERVE_TARGET = 0.95;
 
@@ -86,9 +86,12 @@ export function observeReport(r: ObserveResult): { lines: string[]; warns: strin
     const a = h.sides[side];
     const b = h.sides[over];
     if (!a || !b) return undefined;
-    const perRound = h.rounds.filter((x) => x.side === side).map((x, i) => x.rps / (h.rounds.filter((y) => y.side === over)[i]?.rps ?? NaN));
-    const v = a.medianRps / b.medianRps;
-    lines.push(`throughput ratio ${side}/${over}: ${v.toFixed(3)}${target ? ` (target >= ${target})` : ''}; per round ${perRound.map((x) => x.toFixed(3)).join(', ')}; ` +
+    const perRound = h.rounds.filter((x) => x.side === side).map((x) => x.rps / (h.rounds.find((y) => y.side === over && y.round === x.round)?.rps ?? NaN));
+    // The median of the rounds' ratios: each round's two sides ran back to back (in alternating
+    // order), so a machine whose speed drifts between rounds moves both.
+    const v = median(perRound);
+    lines.push(`throughput ratio ${side}/${over} (median of the rounds' ratios): ${v.toFixed(3)}${target ? ` (target >= ${target})` : ''}; ` +
+      `of the medians ${(a.medianRps / b.medianRps).toFixed(3)}; per round ${perRound.map((x) => x.toFixed(3)).join(', ')}; ` +
       `server CPU per request +${fmt(a.medianServerCpuUsPerReq - b.medianServerCpuUsPerReq, 1)} µs` +
       (a.medianPgCpuUsPerReq === undefined || b.medianPgCpuUsPerReq === undefined ? '' : `, PostgreSQL +${fmt(a.medianPgCpuUsPerReq - b.medianPgCpuUsPerReq, 1)} µs`) +
       `; p50 ${fmt(b.medianP50Ms)} → ${fmt(a.medianP50Ms)} ms`);
