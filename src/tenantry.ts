@@ -225,7 +225,7 @@ export class Tenantry {
     this.strategies = Object.freeze(options.resolvers.map((r) => make[r]()));
     // Every entry into the platform scope lands in the audit log before its work starts.
     this.#unsubscribe = onPlatformScope((e) => {
-      return this.auditLog.append({ actor: e.actor, action: 'platform_scope', detail: { reason: e.reason } });
+      return this.auditLog.append({ actor: e.actor, action: 'platform_scope', detail: { reason: e.reason }, requestId: e.requestId, clientAddress: e.clientAddress });
     });
   }
 

@@ -311,6 +311,11 @@ describe('audit logs', () => {
     assert.equal(bySlug.statusCode, 200, bySlug.body);
     const actions = (bySlug.json().data as Entry[]).map((e) => e.action);
     assert.ok(actions.includes('tenant.suspended') && actions.includes('tenant.resumed') && actions.includes('ticket.created'), actions.join());
+    const suspended = (bySlug.json().data as Entry[]).find((e) => e.action === 'tenant.suspended')!;
+    assert.deepEqual(suspended.actor, { type: 'platform', id: 'admin-api' });
+    assert.equal(suspended.request_id, suspend.headers['x-request-id']);
+    assert.equal(suspended.client_address, '127.0.0.1');
+    assert.deepEqual(suspended.target, { type: 'tenant', id: idOf('initech') });
     const byId = await admin(`/admin/api/audit-log?tenant=${idOf('initech')}&limit=100`);
     assert.deepEqual(byId.json().data.map((e: Entry) => e.id), bySlug.json().data.map((e: Entry) => e.id));
     assert.equal((await admin('/admin/api/audit-log?tenant=nobody-here')).statusCode, 404);

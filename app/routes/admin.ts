@@ -37,7 +37,7 @@ export async function adminRoutes(app: FastifyInstance, opts: { tenantry: Tenant
   app.post<{ Body: CreateTenantBody }>('/tenants', { schema: { body: CreateTenantBody } }, async (request, reply) => {
     const { owner, ...input } = request.body;
     const passwordHash = await hashPassword(owner.password);
-    const { tenant, init: ownerId } = await adminScoped(`create tenant ${input.slug}`, () => tenantry.createTenant(input,
+    const { tenant, init: ownerId } = await adminScoped(request, `create tenant ${input.slug}`, () => tenantry.createTenant(input,
       () => createOwner(tenantry, owner, passwordHash)));
     return reply.status(201).send({ ...tenantJson(tenant), owner: { id: ownerId, email: owner.email.toLowerCase(), name: owner.name } });
   });
@@ -45,13 +45,13 @@ export async function adminRoutes(app: FastifyInstance, opts: { tenantry: Tenant
   app.get<{ Querystring: TenantListQuery }>('/tenants', { schema: { querystring: TenantListQuery } }, async (request) => {
     const { limit, cursor } = request.query;
     const after = decodeCursor(cursor);
-    const rows = await adminScoped('list tenants', () => tenantry.catalog.list({ limit: limit + 1, after }));
+    const rows = await adminScoped(request, 'list tenants', () => tenantry.catalog.list({ limit: limit + 1, after }));
     const { data, next_cursor } = page(rows, limit);
     return { data: data.map(tenantJson), next_cursor };
   });
 
   app.get<{ Params: IdParams }>('/tenants/:id', { schema: { params: IdParams } }, async (request) => {
-    const tenant = await adminScoped('show tenant', () => tenantry.catalog.findById(request.params.id));
+    const tenant = await adminScoped(request, 'show tenant', () => tenantry.catalog.findById(request.params.id));
     if (!tenant) throw new TenantryError('tenant_not_found');
     return tenantJson(tenant);
   });
@@ -62,7 +62,7 @@ export async function adminRoutes(app: FastifyInstance, opts: { tenantry: Tenant
 
   for (const [action, status] of [['suspend', 'suspended'], ['resume', 'active']] as const) {
     app.post<{ Params: IdParams }>(`/tenants/:id/${action}`, { schema: { params: IdParams } }, async (request) => {
-      const tenant = await adminScoped(`${action} tenant`, () => tenantry.setTenantStatus(request.params.id, status));
+      const tenant = await adminScoped(request, `${action} tenant`, () => tenantry.setTenantStatus(request.params.id, status));
       if (!tenant) throw new TenantryError('tenant_not_found');
       return tenantJson(tenant);
     });
@@ -82,13 +82,13 @@ export async function limitRoutes(app: FastifyInstance, opts: { tenantry: Tenant
   }));
 
   app.get<{ Params: IdParams }>('/tenants/:id/limits', { schema: { params: IdParams } }, async (request) => {
-    const tenant = await adminScoped('show tenant limits', () => tenantry.catalog.findById(request.params.id));
+    const tenant = await adminScoped(request, 'show tenant limits', () => tenantry.catalog.findById(request.params.id));
     if (!tenant) throw new TenantryError('tenant_not_found');
     return limitsView(tenantry.plans, tenant);
   });
 
   app.patch<{ Params: IdParams; Body: LimitsPatchBody }>('/tenants/:id/limits', { schema: { params: IdParams, body: LimitsPatchBody } }, async (request) => {
-    const tenant = await adminScoped('change tenant limits', () => tenantry.tenants.setLimits(request.params.id, request.body as LimitsPatch));
+    const tenant = await adminScoped(request, 'change tenant limits', () => tenantry.tenants.setLimits(request.params.id, request.body as LimitsPatch));
     if (!tenant) throw new TenantryError('tenant_not_found');
     return limitsView(tenantry.plans, tenant);
   });

@@ -55,7 +55,7 @@ function decodePlatformCursor(cursor: string | undefined): number | undefined {
 export async function auditAdminRoutes(app: FastifyInstance, { tenantry }: { tenantry: Tenantry }): Promise<void> {
   app.get<{ Querystring: AdminAuditLogQuery }>('/audit-log', { schema: { querystring: AdminAuditLogQuery } }, async (request) => {
     const { tenant: wanted, limit, cursor } = request.query;
-    return adminScoped(wanted ? `read the audit log of tenant ${wanted}` : 'read the platform audit log', async () => {
+    return adminScoped(request, wanted ? `read the audit log of tenant ${wanted}` : 'read the platform audit log', async () => {
       if (wanted) {
         const tenant = await tenantry.catalog.findBySlugOrId(wanted);
         if (!tenant) throw new TenantryError('tenant_not_found');

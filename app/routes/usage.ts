@@ -62,7 +62,7 @@ export async function usageRoutes(app: FastifyInstance, { tenantry }: { tenantry
 export async function usageAdminRoutes(app: FastifyInstance, { tenantry }: { tenantry: Tenantry }): Promise<void> {
   app.get<{ Params: IdParams; Querystring: UsageQuery }>('/tenants/:id/usage', { schema: { params: IdParams, querystring: UsageQuery } }, async (request, reply) => {
     const range = parseUsageRange(request.query);
-    const rows = await adminScoped('show tenant usage', async () => {
+    const rows = await adminScoped(request, 'show tenant usage', async () => {
       if (!(await tenantry.catalog.findById(request.params.id))) throw new TenantryError('tenant_not_found');
       return tenantry.usage.queryAll(range, { tenantId: request.params.id });
     });
@@ -71,7 +71,7 @@ export async function usageAdminRoutes(app: FastifyInstance, { tenantry }: { ten
 
   app.get<{ Querystring: UsageQuery }>('/usage', { schema: { querystring: UsageQuery } }, async (request, reply) => {
     const range = parseUsageRange(request.query);
-    const rows = await adminScoped('export usage', () => tenantry.usage.queryAll(range));
+    const rows = await adminScoped(request, 'export usage', () => tenantry.usage.queryAll(range));
     return send(request, reply, range, rows);
   });
 }

@@ -38,6 +38,17 @@ export interface PlatformScope {
   readonly kind: 'platform';
   readonly actor: string;
   readonly reason: string;
+  /** The request that entered the scope, when one did (the admin API): its id and client, for the audit log. */
+  readonly requestId?: string;
+  readonly clientAddress?: string;
+}
+
+/** Who enters the platform scope and why (and, from a request, which one). */
+export interface PlatformScopeEntry {
+  readonly actor: string;
+  readonly reason: string;
+  readonly requestId?: string;
+  readonly clientAddress?: string;
 }
 
 type Scope = TenantScope | PlatformScope;
@@ -58,7 +69,7 @@ const storage = new AsyncLocalStorage<Scope>();
 
 export interface PlatformScopeListener {
   /** May return a promise: the scope's work starts once every listener's promise has resolved. */
-  (event: { actor: string; reason: string; at: Date }): void | Promise<void>;
+  (event: PlatformScopeEntry & { at: Date }): void | Promise<void>;
 }
 const platformListeners = new Set<PlatformScopeListener>();
 
@@ -104,11 +115,15 @@ export function currentPrincipal(): Principal | undefined {
  * have recorded it — when the audit log cannot take the entry, the work is refused (the listener's
  * error), never done unrecorded.
  */
-export async function withPlatformScope<T>(opts: { actor: string; reason: string }, fn: () => T | Promise<T>): Promise<T> {
+export async function withPlatformScope<T>(opts: PlatformScopeEntry, fn: () => T | Promise<T>): Promise<T> {
   if (!opts.actor || !opts.reason) throw new TypeError('withPlatformScope needs an actor and a reason');
-  const event = { actor: opts.actor, reason: opts.reason, at: new Date() };
-  await Promise.all([...platformListeners].map((listener) => listener(event)));
-  return storage.run({ kind: 'platform', actor: opts.actor, reason: opts.reason }, fn);
+  const entry: PlatformScopeEntry = {
+    actor: opts.actor, reason: opts.reason,
+    ...(opts.requestId !== undefined ? { requestId: opts.requestId } : {}),
+    ...(opts.clientAddress !== undefined ? { clientAddress: opts.clientAddress } : {}),
+  };
+  await Promise.all([...platformListeners].map((listener) => listener({ ...entry, at: new Date() })));
+  return storage.run({ kind: 'platform', ...entry }, fn);
 }
 
 export function requirePlatformScope(what = 'platform access'): PlatformScope {

@@ -86,7 +86,7 @@ export class TenantLifecycle {
       await placement.provision(created);
       const result = init ? await runWithTenant(created, () => init(created)) : undefined;
       const tenant = (await this.#catalog.setStatus(created.id, 'active', (t) => ({
-        actor: scope.actor, action: 'tenant.created', tenantId: t.id, target: { type: 'tenant', id: t.id },
+        actor: scope.actor, requestId: scope.requestId, clientAddress: scope.clientAddress, action: 'tenant.created', tenantId: t.id, target: { type: 'tenant', id: t.id },
         detail: { slug: t.slug, plan: t.plan, isolation, resumed },
       })))!;
       return { tenant, init: result };
@@ -97,7 +97,7 @@ export class TenantLifecycle {
   async setStatus(id: string, status: 'active' | 'suspended'): Promise<Tenant | null> {
     const scope = requirePlatformScope('setTenantStatus()');
     return this.#catalog.setStatus(id, status, (t) => ({
-      actor: scope.actor, action: `tenant.${status === 'active' ? 'resumed' : 'suspended'}`, tenantId: t.id, target: { type: 'tenant', id: t.id },
+      actor: scope.actor, requestId: scope.requestId, clientAddress: scope.clientAddress, action: `tenant.${status === 'active' ? 'resumed' : 'suspended'}`, tenantId: t.id, target: { type: 'tenant', id: t.id },
     }));
   }
 
@@ -111,7 +111,7 @@ export class TenantLifecycle {
     // Checked before the row is locked: a bad patch is a 400 and changes nothing.
     this.#plans.patch({}, patch);
     return this.#catalog.updateLimits(id, (current) => this.#plans.patch(current, patch), (t) => ({
-      actor: scope.actor, action: 'tenant.limits_changed', tenantId: t.id, target: { type: 'tenant', id: t.id }, detail: { patch, limits: t.limits },
+      actor: scope.actor, requestId: scope.requestId, clientAddress: scope.clientAddress, action: 'tenant.limits_changed', tenantId: t.id, target: { type: 'tenant', id: t.id }, detail: { patch, limits: t.limits },
     }));
   }
 
