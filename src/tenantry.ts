@@ -1,4 +1,3 @@
-import { fileURLToPath } from 'node:url';
 import { ApiKeys } from './auth/api-keys.js';
 import { Credentials } from './auth/credentials.js';
 import { CredentialRevocations } from './auth/revocations.js';
@@ -19,6 +18,7 @@ import { TenantLifecycle, type CreateTenantOptions } from './lifecycle/tenant-li
 import { createPool, withCredentials, withEndpoint, type PoolStats, type Sql } from './data/driver/index.js';
 import { applyMigrations, type TargetResult } from './migrate/apply-migrations.js';
 import { loadMigrations, type MigrationFile } from './migrate/migration-files.js';
+import { migrateCatalog } from './migrate/catalog-migrations.js';
 import { migrateAll, type MigrateOptions, type MigrationRun } from './migrate/orchestrator.js';
 import { auditAll, type AuditReport } from './migrate/check.js';
 import { tenantMigrator } from './migrate/tenant-migrator.js';
@@ -40,7 +40,6 @@ import { Usage } from './usage/usage.js';
 /** Without LISTEN, how often each process reloads token revocations. */
 const REVOCATION_POLL_MS = 5_000;
 
-const catalogMigrations = fileURLToPath(new URL('./catalog/migrations/', import.meta.url));
 
 /** The runtime URL (a pooler's, or the direct one) with a runtime role's credentials. */
 function runtimeUrl(options: TenantryOptions, role: string, password: string): string {
@@ -104,12 +103,6 @@ const consoleLog: TenantryLog = {
   info: (obj, msg) => console.log(msg, obj),
   warn: (obj, msg) => console.warn(msg, obj),
 };
-
-/** Applies the control-plane catalog's own migrations (schema `tenantry`). */
-export async function migrateCatalog(admin: Sql): Promise<TargetResult> {
-  return applyMigrations(admin, schemas.catalog, await loadMigrations(catalogMigrations),
-    { ownerRole: roles.owner, label: 'catalog', grantTo: roles.platform, appendOnly: ['audit_log'] });
-}
 
 export { planIsolation, type CreateTenantOptions } from './lifecycle/tenant-lifecycle.js';
 

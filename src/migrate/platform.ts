@@ -1,6 +1,6 @@
 import { bootstrapDatabase, type RolePasswords } from '../data/bootstrap.js';
 import { createPool, type Sql } from '../data/driver/index.js';
-import { migrateCatalog } from '../tenantry.js';
+import { migrateCatalog } from './catalog-migrations.js';
 import { auditAll, type AuditOptions, type AuditReport } from './check.js';
 import type { MigrationFile } from './migration-files.js';
 import { migrateAll, type MigrateOptions, type MigrationRun } from './orchestrator.js';

@@ -5,8 +5,8 @@ function chainLine(name: string, c: TenantAuditReport['tenantLog'] | TenantAudit
   const state = 'missing' in c && c.missing ? 'no log table (the placement has not been migrated since)'
     : c.firstBroken !== null ? `BROKEN at seq ${c.firstBroken}` : 'intact';
   const head = c.head ? `, head seq ${c.head.seq} ${c.head.hash}` : '';
-  const legacy = 'unchained' in c && c.unchained ? `, ${c.unchained} older entries outside the chain` : '';
-  return `${name.padEnd(13)} ${c.entries} entries, ${state}${head}${legacy}`;
+  const legacy = 'unchained' in c && c.unchained ? `, ${c.unchained} older ${c.unchained === 1 ? 'entry' : 'entries'} outside the chain` : '';
+  return `${name.padEnd(13)} ${c.entries} ${c.entries === 1 ? 'entry' : 'entries'}, ${state}${head}${legacy}`;
 }
 
 export const verify: Command = {
