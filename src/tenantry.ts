@@ -6,6 +6,7 @@ import { PasswordHasher } from './auth/password-hasher.js';
 import { TokenService } from './auth/token-service.js';
 import { AuditLog } from './audit-log/audit-log.js';
 import { TenantAuditLog } from './audit-log/tenant-log.js';
+import { AuditAnchors } from './audit-log/anchors.js';
 import { followCatalogChannel } from './catalog/catalog-channel.js';
 import { TenantCatalog } from './catalog/tenant-catalog.js';
 import type { Tenant } from './catalog/types.js';
@@ -124,6 +125,8 @@ export class Tenantry {
   /** The platform's audit log. */
   /** The platform audit log (catalog): platform scope entries, tenant lifecycle, API keys. */
   readonly auditLog: AuditLog;
+  /** The newest head of each tenant's audit chain, written to the catalog every few seconds (see AuditAnchors). */
+  readonly auditAnchors: AuditAnchors;
   /** The current tenant's audit trail (its own log merged with the platform's entries about it) and activity. */
   readonly audit: TenantAuditLog;
   readonly strategies: readonly TenantStrategy[];
@@ -177,6 +180,7 @@ export class Tenantry {
     this.revocations = new CredentialRevocations(platformPool, options.catalogTimeoutMs, options.jwt.ttlSeconds + 60);
     this.apiKeys = new ApiKeys(platformPool, { timeoutMs: options.catalogTimeoutMs });
     this.auditLog = new AuditLog(platformPool, options.catalogTimeoutMs);
+    this.auditAnchors = new AuditAnchors(platformPool, options.catalogTimeoutMs);
     let files: Promise<readonly MigrationFile[]> | undefined;
     const migrator = tenantMigrator(() => (files ??= loadMigrations(options.migrationsDir)));
     const db = options.tenantDatabases;
@@ -199,6 +203,7 @@ export class Tenantry {
       sharedPoolSize: options.poolMax,
       queueTimeoutMs: options.dbQueueTimeoutMs,
       audit: input.audit !== false,
+      onAuditAppended: (tenantId, seq, hash) => this.auditAnchors.note(tenantId, seq, hash),
     });
     this.audit = new TenantAuditLog(this.db, this.auditLog);
     this.admission = new Admission(this.plans, this.redis, options.leaseTtlMs);
@@ -261,6 +266,7 @@ export class Tenantry {
       { max: options.poolMax, applicationName: 'tenantry-app', prepare, lanes: options.poolMax });
     const tenantry = new Tenantry(options, passwords, admin, platformPool, appPool, input);
     if (input.metering !== false) tenantry.usage.start();
+    tenantry.auditAnchors.start();
     // Start-up does not depend on Redis: give it a moment, then go on (in-process until it is up).
     await tenantry.redis?.waitUntilUp(2_000);
     await tenantry.revocations.load();
@@ -380,6 +386,8 @@ export class Tenantry {
   /** Writes the usage counted last (before any pool closes), then closes everything. */
   async close(): Promise<void> {
     await this.usage.close();
+    // The audit chain heads noted so far go to the catalog (a later one waits for the next append).
+    await this.auditAnchors.close();
     this.#unsubscribe();
     this.cache.close();
     this.loginThrottle.close();

@@ -235,6 +235,52 @@ describe('audit logs', () => {
     });
   }
 
+  for (const slug of slugs) {
+    it(`${slug}: the catalog's anchor catches the newest entry removed, and the chain re-hashed after an edit`, async () => {
+      const owner = await stack.token(slug, 'owner');
+      for (let i = 0; i < 2; i++) assert.equal((await callAs(stack, slug, owner, 'POST', '/api/v1/tickets', { title: `anchored ${i}` })).statusCode, 201);
+      await stack.tenantry.auditAnchors.flush();
+      const clean = await verifyTenantAudit(stack.databaseUrl, slug);
+      assert.equal(clean.ok, true, JSON.stringify(clean));
+      const head = clean.tenantLog.head!;
+      assert.deepEqual(clean.tenantLog.anchor, { seq: head.seq, hash: head.hash, holds: true });
+      const { sql, table } = await logTable(slug);
+      const id = idOf(slug);
+      const asOwner = (text: string, params: unknown[] = []) => sql.transaction(async (tx) => {
+        await tx.query("select set_config('app.tenant_id', $1, true)", [id]);
+        await tx.query(text, params);
+      });
+      const saved = await sql.query<{ seq: string; j: string; detail: unknown; hash: string }>(
+        `select seq::text, to_jsonb(l)::text as j, detail, hash from ${table} l where tenant_id = $1 and seq >= $2 order by seq`, [id, head.seq - 1]);
+
+      // The newest entry removed: what is left is an intact, shorter chain — but not the anchor.
+      await asOwner(`delete from ${table} where tenant_id = $1 and seq = $2`, [id, head.seq]);
+      const truncated = await verifyTenantAudit(stack.databaseUrl, slug);
+      assert.equal(truncated.tenantLog.firstBroken, null);
+      assert.equal(truncated.tenantLog.anchor?.holds, false);
+      assert.equal(truncated.ok, false);
+      const cli = await runCli(['audit', 'verify', slug], stack.databaseUrl);
+      assert.equal(cli.code, 1);
+      assert.match(cli.stdout, /anchored entry seq \d+ is gone or re-hashed/);
+      await asOwner(`insert into ${table} select * from jsonb_populate_record(null::${table}, $1::jsonb)`, [saved[1]!.j]);
+      assert.equal((await verifyTenantAudit(stack.databaseUrl, slug)).ok, true);
+
+      // An entry edited and every hash after it recomputed: a consistent chain, but not the anchor's.
+      await asOwner(`update ${table} set detail = '{"title": "rewritten"}' where tenant_id = $1 and seq = $2`, [id, head.seq - 1]);
+      for (const seq of [head.seq - 1, head.seq]) {
+        await asOwner(`update ${table} l set hash = encode(sha256(convert_to(p.hash || jsonb_build_array(l.seq, floor(extract(epoch from l.at) * 1000000)::bigint,
+          l.actor_type, l.actor_id, l.action, l.target_type, l.target_id, l.request_id, l.client_address, l.detail)::text, 'UTF8')), 'hex')
+          from ${table} p where p.tenant_id = l.tenant_id and p.seq = l.seq - 1 and l.tenant_id = $1 and l.seq = $2`, [id, seq]);
+      }
+      const rewritten = await verifyTenantAudit(stack.databaseUrl, slug);
+      assert.equal(rewritten.tenantLog.firstBroken, null, 'the rewrite is consistent in itself');
+      assert.equal(rewritten.tenantLog.anchor?.holds, false);
+      assert.equal(rewritten.ok, false);
+      for (const r of saved) await asOwner(`update ${table} set detail = $3::jsonb, hash = $4 where tenant_id = $1 and seq = $2`, [id, r.seq, JSON.stringify(r.detail), r.hash]);
+      assert.equal((await verifyTenantAudit(stack.databaseUrl, slug)).ok, true);
+    });
+  }
+
   it('the platform log\'s chain of a tenant is verified too', async () => {
     const globex = idOf('globex');
     await withPlatformScope({ actor: 'test', reason: 'limits for the chain' }, () => stack.tenantry.tenants.setLimits(globex, { burst: 999_999 }));

@@ -85,10 +85,14 @@ const appendText = (() => {
                  coalesce(h.hash, '') as prev, clock_timestamp() as at
           from (select 1) one left join lateral (
             select l.seq, l.hash from ${TENANT_LOG_TABLE} l
-            where l.tenant_id = tenantry_rls.current_tenant_id() order by l.seq desc limit 1) h on true) c`;
+            where l.tenant_id = tenantry_rls.current_tenant_id() order by l.seq desc limit 1) h on true) c
+    returning seq::text, hash`;
 })();
 
-/** The statements that append `entries` to the current tenant's chain: its lock, then one insert each. */
+/**
+ * The statements that append `entries` to the current tenant's chain: its lock, then one insert
+ * each; each insert returns the entry's `seq` (as text) and `hash` (the last one is the new head).
+ */
 export function appendStatements(tenantId: string, entries: readonly AuditAppend[], planKey?: string): { text: string; params: unknown[]; planKey?: string }[] {
   return [
     { text: chainLockSql('tenant'), params: [tenantId], planKey },

@@ -32,6 +32,8 @@ export interface DataPlaneOptions {
   readonly queueTimeoutMs?: number;
   /** Append audit entries (`tx.audit`)? Default true; false drops them (for measuring their cost). */
   readonly audit?: boolean;
+  /** Told the new head of a tenant's audit chain once the transaction that appended it committed. */
+  readonly onAuditAppended?: (tenantId: string, seq: number, hash: string) => void;
 }
 
 /**
@@ -47,6 +49,7 @@ export class DataPlane {
   readonly #shares: FairSemaphore | undefined;
   readonly #queueTimeoutMs: number;
   readonly #audit: boolean;
+  readonly #onAuditAppended: DataPlaneOptions['onAuditAppended'];
 
   constructor(placements: readonly Placement[], options: DataPlaneOptions = {}) {
     this.#placements = new Map(placements.map((p) => [p.isolation, p]));
@@ -55,6 +58,7 @@ export class DataPlane {
     this.#shares = options.limitsOf && options.sharedPoolSize ? new FairSemaphore(options.sharedPoolSize) : undefined;
     this.#queueTimeoutMs = options.queueTimeoutMs ?? 5_000;
     this.#audit = options.audit ?? true;
+    this.#onAuditAppended = options.onAuditAppended;
   }
 
   /**
@@ -182,12 +186,16 @@ export class DataPlane {
         // when nothing else ran): an insert that fails skips the COMMIT, and the catch rolls back.
         const opening = begun ? [] : [{ text: 'begin' }, contextStatement(tenant.id, lease.scope, this.#timeoutOf(tenant))];
         begun = true;
+        let results: Row[][];
         try {
-          await conn.pipeline([...opening, ...appendStatements(tenant.id, entries, lease.scope.planKey), { text: 'commit' }]);
+          results = await conn.pipeline([...opening, ...appendStatements(tenant.id, entries, lease.scope.planKey), { text: 'commit' }]);
         } catch (err) {
           broken ||= isConnectionError(err);
           throw err;
         }
+        // Committed: the last insert's row is the chain's new head (lock, then one insert per entry).
+        const [head] = results[opening.length + entries.length] as { seq: string; hash: string }[];
+        if (head) this.#onAuditAppended?.(tenant.id, Number(head.seq), head.hash);
       } else if (begun) await conn.query('commit');
       return result;
     } catch (err) {

@@ -2,8 +2,11 @@ import { UnknownTenantError, verifyTenantAudit, type TenantAuditReport } from '.
 import { CliUsageError, type Command } from '../command.js';
 
 function chainLine(name: string, c: TenantAuditReport['tenantLog'] | TenantAuditReport['platformLog']): string {
+  const anchor = 'anchor' in c ? c.anchor : null;
   const state = 'missing' in c && c.missing ? 'no log table (the placement has not been migrated since)'
-    : c.firstBroken !== null ? `BROKEN at seq ${c.firstBroken}` : 'intact';
+    : c.firstBroken !== null ? `BROKEN at seq ${c.firstBroken}`
+      : anchor && !anchor.holds ? `BROKEN: the anchored entry seq ${anchor.seq} is gone or re-hashed (entries removed at the end, or the chain rewritten)`
+        : 'intact';
   const head = c.head ? `, head seq ${c.head.seq} ${c.head.hash}` : '';
   const legacy = 'unchained' in c && c.unchained ? `, ${c.unchained} older ${c.unchained === 1 ? 'entry' : 'entries'} outside the chain` : '';
   return `${name.padEnd(13)} ${c.entries} ${c.entries === 1 ? 'entry' : 'entries'}, ${state}${head}${legacy}`;
@@ -16,8 +19,10 @@ export const verify: Command = {
   description: `Recomputes every hash of the tenant's audit log (in its placement) and of the platform log's
 entries about it (in the catalog), as the admin URL's user: an entry edited, re-hashed or removed
 — even by a role that owns the tables — breaks the chain at that entry, and the report names the
-first broken seq. Removing the newest entries leaves a shorter intact chain: keep the printed
-heads elsewhere (a ticket, a notary) to catch that. Reads only.`,
+first broken seq. The chain must also still hold its anchor, the newest head the instances wrote
+to the catalog (every few seconds): removing the newest entries, or re-hashing the whole chain
+after an edit, is caught as well, up to the last anchor. Keep the printed heads somewhere the
+database's owner cannot write (a ticket, a notary) to cover the catalog too. Reads only.`,
   options: {},
   json: 'the report as one JSON object',
   exitStatus: 'Exit status: 0 when both chains are intact, 1 when one is broken, 2 for an unknown tenant.',
