@@ -1,7 +1,7 @@
 import { requirePlatformScope } from '../context/tenant-context.js';
 import type { Queryable, Sql } from '../data/driver/index.js';
 import { catalogCall } from '../catalog/catalog-call.js';
-import { chainLockSql, chainReport, hashSql, payloadSql, verifySql, type ChainReport, type PayloadColumns } from './chain.js';
+import { appendSql, chainLockSql, chainReport, microsSql, verifySql, type ChainReport, type PayloadColumns } from './chain.js';
 import type { AuditActor } from './tenant-log-sql.js';
 
 export interface AuditEntryInput {
@@ -43,21 +43,13 @@ const catalogColumns: PayloadColumns = {
 /** The chain key of a tenant's entries, or of the platform's own (no tenant). */
 const chainKey = (column: string) => `coalesce(${column}, '00000000-0000-0000-0000-000000000000'::uuid)`;
 
-const appendText = (() => {
-  const p = (n: number) => `$${n}::text`;
-  const payload = payloadSql({
-    seq: 'c.seq', at: 'c.at', actorType: p(2), actorId: p(3), action: p(4), targetType: p(5), targetId: p(6),
-    requestId: p(7), clientAddress: p(8), detail: '$9::jsonb',
-  });
-  return `insert into tenantry.audit_log
-      (tenant_id, seq, at, actor_type, actor, action, target_type, target_id, request_id, client_address, detail, hash)
-    select $1::uuid, c.seq, c.at, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)}, $9::jsonb, ${hashSql('c.prev', payload)}
-    from (select coalesce(h.seq, 0) + 1 as seq, coalesce(h.hash, '') as prev, clock_timestamp() as at
-          from (select 1) one left join lateral (
-            select l.seq, l.hash from tenantry.audit_log l
-            where ${chainKey('l.tenant_id')} = ${chainKey('$1::uuid')} and l.seq is not null
-            order by ${chainKey('l.tenant_id')}, l.seq desc limit 1) h on true) c`;
-})();
+const appendText = appendSql({
+  table: 'tenantry.audit_log',
+  tenant: '$1::uuid',
+  actorIdColumn: 'actor',
+  first: 2,
+  head: { where: `${chainKey('l.tenant_id')} = ${chainKey('$1::uuid')} and l.seq is not null`, orderBy: `${chainKey('l.tenant_id')}, l.seq desc` },
+});
 
 /**
  * Appends an entry to the platform log inside the caller's catalog transaction `tx` — the one that
@@ -79,7 +71,7 @@ type EntryRow = {
 };
 
 export const entryColumns = `id::text, seq::text, to_json(at) #>> '{}' as at, actor, actor_type, action, tenant_id::text,
-  target_type, target_id, request_id, client_address, detail, floor(extract(epoch from at) * 1000000)::bigint::text as at_us`;
+  target_type, target_id, request_id, client_address, detail, ${microsSql('at')}::text as at_us`;
 
 export function toEntry(r: EntryRow): AuditEntry & { atMicros: string } {
   return {
@@ -129,7 +121,7 @@ export class AuditLog {
     const rows = await catalogCall(this.#timeoutMs, () => this.#sql.query<EntryRow>(
       `select ${entryColumns} from tenantry.audit_log l
         where l.tenant_id = $1::uuid
-          and ($2::bigint is null or (floor(extract(epoch from l.at) * 1000000)::bigint, l.id) < ($2::bigint, $3::bigint))
+          and ($2::bigint is null or (${microsSql('l.at')}, l.id) < ($2::bigint, $3::bigint))
         order by l.at desc, l.id desc limit $4`,
       [tenantId, before?.atMicros ?? null, before?.id ?? null, limit]));
     return rows.map(toEntry);

@@ -25,9 +25,12 @@ export interface PayloadColumns {
   readonly detail: string;
 }
 
+/** A timestamptz as integer microseconds since the epoch (bigint): exact, and independent of TimeZone. */
+export const microsSql = (at: string) => `floor(extract(epoch from ${at}) * 1000000)::bigint`;
+
 /** The canonical text an entry's hash covers: its time as integer microseconds, never a zoned string. */
 export function payloadSql(c: PayloadColumns): string {
-  return `jsonb_build_array(${c.seq}, floor(extract(epoch from ${c.at}) * 1000000)::bigint, ${c.actorType}, ${c.actorId}, `
+  return `jsonb_build_array(${c.seq}, ${microsSql(c.at)}, ${c.actorType}, ${c.actorId}, `
     + `${c.action}, ${c.targetType}, ${c.targetId}, ${c.requestId}, ${c.clientAddress}, ${c.detail})::text`;
 }
 
@@ -41,6 +44,36 @@ export const storedColumns: PayloadColumns = {
   seq: 'seq', at: 'at', actorType: 'actor_type', actorId: 'actor_id', action: 'action', targetType: 'target_type',
   targetId: 'target_id', requestId: 'request_id', clientAddress: 'client_address', detail: 'detail',
 };
+
+/**
+ * The insert of one entry into `table`: the next seq and the hash from the chain's head — read by
+ * `head` (a WHERE and ORDER BY over alias `l` that find the chain's newest entry), under the
+ * chain's lock — and the time from clock_timestamp() (taken under the lock: in the chain's order).
+ * Parameters from `$first`: actor type, actor id, action, target type, target id, request id,
+ * client address (text), detail (jsonb). `tenant` is the tenant_id written; `actorIdColumn` names
+ * the table's column of the actor's id. Returns the entry's seq (text) and hash.
+ */
+export function appendSql(o: {
+  readonly table: string;
+  readonly tenant: string;
+  readonly actorIdColumn: string;
+  readonly first: number;
+  readonly head: { readonly where: string; readonly orderBy: string };
+}): string {
+  const p = (i: number) => `$${o.first + i}::text`;
+  const detail = `$${o.first + 7}::jsonb`;
+  const payload = payloadSql({
+    seq: 'c.seq', at: 'c.at', actorType: p(0), actorId: p(1), action: p(2), targetType: p(3), targetId: p(4),
+    requestId: p(5), clientAddress: p(6), detail,
+  });
+  return `insert into ${o.table}
+      (tenant_id, seq, at, actor_type, ${o.actorIdColumn}, action, target_type, target_id, request_id, client_address, detail, hash)
+    select ${o.tenant}, c.seq, c.at, ${[0, 1, 2, 3, 4, 5, 6].map(p).join(', ')}, ${detail}, ${hashSql('c.prev', payload)}
+    from (select coalesce(h.seq, 0) + 1 as seq, coalesce(h.hash, '') as prev, clock_timestamp() as at
+          from (select 1) one left join lateral (
+            select l.seq, l.hash from ${o.table} l where ${o.head.where} order by ${o.head.orderBy} limit 1) h on true) c
+    returning seq::text, hash`;
+}
 
 /**
  * The advisory lock of one chain of a log (`log`: 'tenant' or 'platform'; the parameter: the

@@ -1,4 +1,4 @@
-import { chainLockSql, hashSql, payloadSql } from './chain.js';
+import { appendSql, chainLockSql } from './chain.js';
 
 /**
  * The tenant audit log's table and statements. The table lives beside the tenant's data, in every
@@ -72,22 +72,13 @@ export function tenantLogDdl(schema: string): string[] {
  * see chain.ts), the tenant from the transaction's context (never a parameter: an entry cannot be
  * written for another tenant, and without a context the NOT NULL refuses it).
  */
-const appendText = (() => {
-  const p = (n: number) => `$${n}::text`;
-  const payload = payloadSql({
-    seq: 'c.seq', at: 'c.at', actorType: p(1), actorId: p(2), action: p(3), targetType: p(4), targetId: p(5),
-    requestId: p(6), clientAddress: p(7), detail: '$8::jsonb',
-  });
-  return `insert into ${TENANT_LOG_TABLE}
-      (tenant_id, seq, at, actor_type, actor_id, action, target_type, target_id, request_id, client_address, detail, hash)
-    select c.tenant_id, c.seq, c.at, ${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, $8::jsonb, ${hashSql('c.prev', payload)}
-    from (select tenantry_rls.current_tenant_id() as tenant_id, coalesce(h.seq, 0) + 1 as seq,
-                 coalesce(h.hash, '') as prev, clock_timestamp() as at
-          from (select 1) one left join lateral (
-            select l.seq, l.hash from ${TENANT_LOG_TABLE} l
-            where l.tenant_id = tenantry_rls.current_tenant_id() order by l.seq desc limit 1) h on true) c
-    returning seq::text, hash`;
-})();
+const appendText = appendSql({
+  table: TENANT_LOG_TABLE,
+  tenant: 'tenantry_rls.current_tenant_id()',
+  actorIdColumn: 'actor_id',
+  first: 1,
+  head: { where: 'l.tenant_id = tenantry_rls.current_tenant_id()', orderBy: 'l.seq desc' },
+});
 
 /**
  * The statements that append `entries` to the current tenant's chain: its lock, then one insert

@@ -3,6 +3,7 @@ import type { DataPlane } from '../data/data-plane.js';
 import { TenantryError } from '../errors.js';
 import type { AuditLog } from './audit-log.js';
 import { TENANT_LOG_TABLE } from './tenant-log-sql.js';
+import { microsSql } from './chain.js';
 
 /** One entry as a tenant's log shows it (snake_case, as the HTTP API returns it). */
 export interface TenantLogEntry {
@@ -57,7 +58,6 @@ type TenantRow = {
   target_type: string | null; target_id: string | null; request_id: string | null; client_address: string | null; detail: Record<string, unknown>;
 };
 
-const atMicros = (column: string) => `floor(extract(epoch from ${column}) * 1000000)::bigint`;
 
 /**
  * The current tenant's audit trail: its own log (in its placement, written by `tx.audit` in the
@@ -82,12 +82,12 @@ export class TenantAuditLog {
     // ORDER BY names l.at and l.seq: the output columns of those names are text.
     const [own, platform] = await Promise.all([
       this.#db.query<TenantRow>(
-        `select seq::text, to_json(at) #>> '{}' as at, ${atMicros('l.at')}::text as at_us, actor_type, actor_id, action,
+        `select seq::text, to_json(at) #>> '{}' as at, ${microsSql('l.at')}::text as at_us, actor_type, actor_id, action,
                 target_type, target_id, request_id, client_address, detail
            from ${TENANT_LOG_TABLE} l
           where $1::bigint is null
              or (l.at <= 'epoch'::timestamptz + $1::bigint * interval '1 microsecond'
-                 and (${atMicros('l.at')}, 0, l.seq) < ($1::bigint, $2::int, $3::bigint))
+                 and (${microsSql('l.at')}, 0, l.seq) < ($1::bigint, $2::int, $3::bigint))
           order by l.at desc, l.seq desc limit $4`,
         [before?.[0] ?? null, before?.[1] ?? null, before?.[2] ?? null, opts.limit + 1]),
       // (at, 1, id) < (a, l, n) is (at, id) < (a, n) when l = 1, and at < a when l = 0: id -1.
