@@ -25,11 +25,11 @@ for i = 6, #ARGV do
 end
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
 if tat < now then tat = now end
-local nxt = tat + interval
-local allow_at = nxt - burst * interval
-if now < allow_at then
-  return {1, string.format('%.3f', allow_at - now), string.format('%.3f', tat - now)}
+local over = tat - now - (burst - 1) * interval
+if over > 0.001 then
+  return {1, string.format('%.3f', over), string.format('%.3f', tat - now)}
 end
+local nxt = tat + interval
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if redis.call('ZCARD', KEYS[2]) >= limit then
   return {2, string.format('%.3f', tat - now)}
