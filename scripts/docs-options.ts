@@ -3,9 +3,9 @@
  * into README.md between its markers. test/config.test.ts fails when the two differ.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { optionsMarkdown } from '../src/config/options.js';
+import { optionsMarkdown } from '../src/config/options-docs.js';
 
-export const OPTIONS_BEGIN = '<!-- options: generated from optionTable (src/config/options.ts) by `npm run docs:options` -->';
+export const OPTIONS_BEGIN = '<!-- options: generated from optionTable (src/config/option-table.ts) by `npm run docs:options` -->';
 export const OPTIONS_END = '<!-- options: end -->';
 
 /** The README text with the generated table in place. */

@@ -122,7 +122,6 @@ export class Tenantry {
   readonly revocations: CredentialRevocations;
   /** The current tenant's API keys. */
   readonly apiKeys: ApiKeys;
-  /** The platform's audit log. */
   /** The platform audit log (catalog): platform scope entries, tenant lifecycle, API keys. */
   readonly auditLog: AuditLog;
   /** The newest head of each tenant's audit chain, written to the catalog every few seconds (see AuditAnchors). */

@@ -10,7 +10,8 @@ import { describe, it } from 'node:test';
 import { readFileSync } from 'node:fs';
 import { loadAppConfig } from '../app/config.js';
 import { loadOptions, OptionsError } from '../src/index.js';
-import { optionRows, optionTable, resolveOption, type OptionKey } from '../src/config/options.js';
+import { optionRows } from '../src/config/options-docs.js';
+import { optionTable, resolveOption, type OptionKey } from '../src/config/options.js';
 import { withOptionsTable } from '../scripts/docs-options.js';
 import { migrationsDir } from './helpers.js';
 
