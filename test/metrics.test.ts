@@ -88,6 +88,10 @@ describe('GET /metrics', () => {
     assert.ok(m.some((s) => s.name === 'tenantry_db_tenant_connections_max' && s.value === stack.tenantry.options.tenantDatabases.maxConnections));
     assert.ok(sum(m, 'tenantry_catalog_lookups_total', { result: 'hit' }) >= 1, 'catalog cache hits');
     assert.ok(m.some((s) => s.name === 'tenantry_catalog_lookups_total' && s.labels.result === 'miss'), 'catalog cache misses');
+    // Counting the tenants (read above: tenantry_tenants) enters no platform scope: scrapes every
+    // few seconds write no platform audit entries.
+    const [entries] = await stack.admin.query<{ n: string }>("select count(*)::text as n from tenantry.audit_log where actor = 'metrics' or detail::text like '%/metrics%'");
+    assert.equal(entries!.n, '0');
   });
 
   it('a 429 shows in tenantry_rate_limited_total', async () => {

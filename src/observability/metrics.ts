@@ -27,7 +27,7 @@
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Tenant } from '../catalog/types.js';
-import { withPlatformScope, peekTenant } from '../context/tenant-context.js';
+import { peekTenant } from '../context/tenant-context.js';
 import { channels, subscribe, type CatalogLookupEvent, type RequestLimitedEvent, type TransactionEvent } from '../core/events.js';
 import type { TenantryPoolStats } from '../tenantry.js';
 import { histogramOf, histogramValues, ScrapedMetric, Series, TRANSACTION_BUCKETS, type MetricValue } from './series.js';
@@ -262,7 +262,7 @@ export class TenantryMetrics {
   async #tenantRows(): Promise<{ status: string; isolation: string; plan: string; count: number }[] | undefined> {
     const now = performance.now();
     if (this.#tenantCounts === undefined || now - this.#tenantCounts.at > this.#tenantCountsTtlMs) {
-      const rows = withPlatformScope({ actor: 'metrics', reason: 'count tenants for /metrics' }, () => this.#source.catalog.counts());
+      const rows = this.#source.catalog.counts();
       this.#tenantCounts = { at: now, rows };
       // A failed read is retried at the next scrape.
       rows.catch(() => { if (this.#tenantCounts?.rows === rows) this.#tenantCounts = undefined; });
