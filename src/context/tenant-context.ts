@@ -26,6 +26,11 @@ export interface TenantScope {
   readonly clientAddress?: string;
   /** Aborts when the client that asked has gone away: running statements are then cancelled. */
   readonly signal?: CancelSignal;
+  /**
+   * The platform's own work in the tenant's scope (the storage sampler's measurements): its
+   * transactions are not the tenant's usage (db_time_ms).
+   */
+  readonly unmetered?: boolean;
 }
 
 /**
@@ -59,6 +64,7 @@ export interface TenantScopeExtras {
   readonly requestId?: string;
   readonly clientAddress?: string;
   readonly signal?: CancelSignal;
+  readonly unmetered?: boolean;
 }
 
 /**
@@ -103,6 +109,16 @@ export function currentTenant(): Tenant {
 export function peekTenant(): Tenant | undefined {
   const scope = storage.getStore();
   return scope?.kind === 'tenant' ? scope.tenant : undefined;
+}
+
+/**
+ * Inside a tenant scope entered with `unmetered: true`. A flag of the one scope rather than an
+ * AsyncLocalStorage of its own: on Node 20 an AsyncLocalStorage, once run, adds its propagation
+ * to every promise and tick of the process for good.
+ */
+export function isUnmetered(): boolean {
+  const scope = storage.getStore();
+  return scope?.kind === 'tenant' && scope.unmetered === true;
 }
 
 export function currentPrincipal(): Principal | undefined {

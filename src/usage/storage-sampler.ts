@@ -1,7 +1,7 @@
 import type { Tenant } from '../catalog/types.js';
 import { runWithTenant } from '../context/tenant-context.js';
 import { measureStorageBytes, type TenantReader } from '../limits/storage.js';
-import { unmetered, type UsageMeter } from './usage-meter.js';
+import type { UsageMeter } from './usage-meter.js';
 
 /** What the sampler needs: tenants by id, and the data plane to measure in a tenant's scope. */
 export interface StorageSamplerDeps {
@@ -32,7 +32,7 @@ export class StorageSampler {
       try {
         const tenant = await this.#deps.findTenant(id);
         if (!tenant || tenant.status !== 'active') continue;
-        const bytes = await unmetered.run(true, () => runWithTenant(tenant, () => measureStorageBytes(this.#deps.db, tenant)));
+        const bytes = await runWithTenant(tenant, () => measureStorageBytes(this.#deps.db, tenant), { unmetered: true });
         this.#deps.meter.recordStorage(tenant.id, bytes);
         measured += 1;
       } catch {

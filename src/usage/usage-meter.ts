@@ -1,4 +1,4 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { isUnmetered } from '../context/tenant-context.js';
 import { channels, subscribe } from '../core/events.js';
 
 /** One hour, the period usage is counted by. */
@@ -27,18 +27,12 @@ export interface UsageDelta {
 }
 
 /**
- * Data-plane work that is the platform's, not the tenant's (the storage sampler's measurements):
- * its transactions are not counted as the tenant's db_time_ms.
- */
-export const unmetered = new AsyncLocalStorage<true>();
-
-/**
  * In-memory usage counters per tenant and hour, fed by the diagnostics channels:
  * - `tenantry:request:completed`: api_calls + 1 and egress_bytes + the body's bytes, per admitted
  *   tenant request (whatever its status);
  * - `tenantry:data:transaction`: db_time_ms + the call's duration (connection wait included), for
  *   every `db.query()`/`db.transaction()` in the tenant's scope except the platform's own
- *   (`unmetered`);
+ *   (scopes entered with `unmetered: true`);
  * - storage_bytes: set by the storage sampler (the largest sample of the hour).
  *
  * The hot path is a clock read, a Map lookup and additions: the current hour's map is kept at
@@ -96,7 +90,7 @@ export class UsageMeter {
   subscribe(): () => void {
     const offRequests = subscribe(channels.requestCompleted, (e) => this.recordRequest(e.tenantId, e.bodyBytes));
     const offTransactions = subscribe(channels.transaction, (e) => {
-      if (unmetered.getStore() === undefined) this.recordDbTime(e.tenantId, e.durationMs);
+      if (!isUnmetered()) this.recordDbTime(e.tenantId, e.durationMs);
     });
     return () => { offRequests(); offTransactions(); };
   }
