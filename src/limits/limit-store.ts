@@ -34,3 +34,16 @@ export interface LimitStore {
   admit(tenantId: string, rate: Rate, concurrency: number): Promise<AdmitOutcome> | AdmitOutcome;
   close(): Promise<void>;
 }
+
+/**
+ * Below a microsecond, a difference of bucket times is rounding (performance.now()'s fractions,
+ * Redis's times printed to the microsecond), not a request too early or a token short.
+ */
+export const EDGE_MS = 1e-3;
+
+/** Requests a bucket still holds when its theoretical arrival time is `aheadMs` after now. */
+export function remainingOf(aheadMs: number, interval: number, burst: number): number {
+  // (now + 2500) - (now + 500) can come out as 1999.9999999998, which would floor to one request
+  // less (seen on CI): EDGE_MS absorbs that.
+  return Math.max(0, Math.floor((burst * interval - aheadMs + EDGE_MS) / interval));
+}

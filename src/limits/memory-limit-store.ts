@@ -1,4 +1,4 @@
-import type { AdmitOutcome, LimitStore, Rate } from './limit-store.js';
+import { EDGE_MS, remainingOf, type AdmitOutcome, type LimitStore, type Rate } from './limit-store.js';
 
 interface TenantState {
   /** GCRA's theoretical arrival time of the next request, ms (performance.now() clock). */
@@ -45,9 +45,6 @@ export class MemoryLimitStore implements LimitStore {
   }
 }
 
-/** Below a microsecond, "ahead of the bucket" is rounding, not a request too early. */
-const EDGE_MS = 1e-3;
-
 /**
  * GCRA (the generic cell rate algorithm, a token bucket kept as one time): each request moves the
  * tenant's theoretical arrival time `tat` one interval on; it is allowed while `tat` is no more than
@@ -66,14 +63,14 @@ function admitGcra(s: TenantState, now: number, rate: Rate, concurrency: number,
   }
   const next = tat + interval;
   if (s.inFlight >= concurrency) {
-    return { allowed: false, reason: 'concurrency', remaining: remainingOf(tat, now, interval, rate.burst), retryAfterMs: 1000, resetMs: tat - now };
+    return { allowed: false, reason: 'concurrency', remaining: remainingOf(tat - now, interval, rate.burst), retryAfterMs: 1000, resetMs: tat - now };
   }
   s.tat = next;
   s.inFlight++;
   let released = false;
   return {
     allowed: true,
-    remaining: remainingOf(next, now, interval, rate.burst),
+    remaining: remainingOf(next - now, interval, rate.burst),
     resetMs: next - now,
     release: () => {
       if (released) return;
@@ -81,10 +78,4 @@ function admitGcra(s: TenantState, now: number, rate: Rate, concurrency: number,
       onRelease();
     },
   };
-}
-
-function remainingOf(tat: number, now: number, interval: number, burst: number): number {
-  // performance.now() has a fraction: (now + 2500) - (now + 500) can come out as 1999.9999999998,
-  // which would floor to one request less (seen on CI). A millionth of an interval absorbs that.
-  return Math.max(0, Math.floor((burst * interval - (tat - now)) / interval + 1e-6));
 }

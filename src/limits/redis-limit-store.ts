@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { RedisLink, type RedisScript } from '../redis/redis-link.js';
-import type { AdmitOutcome, LimitStore, Rate } from './limit-store.js';
+import { EDGE_MS, remainingOf, type AdmitOutcome, type LimitStore, type Rate } from './limit-store.js';
 
 /**
  * One token of the tenant's bucket and one concurrency lease, atomically, on Redis's clock (so
@@ -26,7 +26,7 @@ end
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
 if tat < now then tat = now end
 local over = tat - now - (burst - 1) * interval
-if over > 0.001 then
+if over > ${EDGE_MS} then
   return {1, string.format('%.3f', over), string.format('%.3f', tat - now)}
 end
 local nxt = tat + interval
@@ -160,8 +160,4 @@ export class RedisLimitStore implements LimitStore {
     clearTimeout(this.#releaseTimer);
     this.#flushReleases();
   }
-}
-
-function remainingOf(resetMs: number, interval: number, burst: number): number {
-  return Math.max(0, Math.floor((burst * interval - resetMs) / interval));
 }
