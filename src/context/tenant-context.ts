@@ -17,9 +17,13 @@ export interface Principal {
   readonly credentialVersion?: number;
 }
 
-export interface TenantScope {
+export interface TenantScope extends TenantScopeExtras {
   readonly kind: 'tenant';
   readonly tenant: Tenant;
+}
+
+/** What a tenant scope carries besides its tenant. */
+export interface TenantScopeExtras {
   readonly principal?: Principal;
   readonly requestId?: string;
   /** The client's address (the audit log records it). */
@@ -57,15 +61,6 @@ export interface PlatformScopeEntry {
 }
 
 type Scope = TenantScope | PlatformScope;
-
-/** What a tenant scope carries besides its tenant. */
-export interface TenantScopeExtras {
-  readonly principal?: Principal;
-  readonly requestId?: string;
-  readonly clientAddress?: string;
-  readonly signal?: CancelSignal;
-  readonly unmetered?: boolean;
-}
 
 /**
  * The tenant travels with the async call chain, never in a process global: Node serves many
